@@ -1,0 +1,61 @@
+"""npe2 reader: thin glue from napari's File > Open to the format registry.
+
+A dataset root (many cases) opens its first case; the "Cases" dock lists the
+rest. Problems the reader worked around are shown as napari warnings, so that
+the valid parts load and the user still learns what was skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import registry
+from .layers import case_to_layers
+from .model import NsclcFormatError
+
+#: Warnings shown one by one before they are summarised, so a file with
+#: thousands of bad objects does not bury the user in notifications.
+MAX_WARNINGS_SHOWN = 5
+
+
+def get_reader(path):
+    """Return :func:`read_layers` if napari-nsclc recognises every path, else ``None``."""
+    paths = path if isinstance(path, list) else [path]
+    try:
+        for p in paths:
+            registry.detect(p)
+    except NsclcFormatError:
+        return None
+    return read_layers
+
+
+def read_layers(path) -> list:
+    """Layer data for every path: the (first) case of each."""
+    paths = path if isinstance(path, list) else [path]
+    layers = []
+    for p in paths:
+        cases = registry.read(p)
+        if not cases:
+            raise NsclcFormatError(p, "holds no image or annotation")
+        case = cases[0]
+        _show_warnings(case.provenance.warnings)
+        case_layers = case_to_layers(case)
+        for _data, kwargs, _type in case_layers:
+            kwargs.setdefault("metadata", {}).setdefault("nsclc", {})["dataset"] = {
+                "source": str(Path(p)),
+                "index": 0,
+                "count": len(cases),
+            }
+        layers.extend(case_layers)
+    return layers
+
+
+def _show_warnings(warnings: list[str]) -> None:
+    if not warnings:
+        return
+    from napari.utils.notifications import show_warning
+
+    for message in warnings[:MAX_WARNINGS_SHOWN]:
+        show_warning(message)
+    if len(warnings) > MAX_WARNINGS_SHOWN:
+        show_warning(f"... and {len(warnings) - MAX_WARNINGS_SHOWN} more problems (see the Case information dock)")

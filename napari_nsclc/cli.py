@@ -1,0 +1,210 @@
+"""The ``napari-nsclc`` command.
+
+``open`` and ``demo`` start napari; ``info`` and ``convert`` are headless and
+import neither napari nor Qt, so they run on servers and in batch jobs.
+Bad input ends with one line naming the file and the problem, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import registry
+from .model import Case, NsclcFormatError
+
+#: The layout the demo shows first: it has an image, a tissue Labels layer and
+#: classified cell Points, so one screen shows every kind of layer.
+DEMO_FIRST_LAYOUT = "ocelot"
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.run(args)
+    except NsclcFormatError as error:
+        print(f"napari-nsclc: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyError as error:  # unknown format names
+        print(f"napari-nsclc: error: {error.args[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        where = error.filename or ""
+        print(f"napari-nsclc: error: {where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-nsclc",
+        description="Annotate NSCLC pathology and radiology datasets in napari.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    open_cmd = sub.add_parser("open", help="open files or dataset folders in napari")
+    open_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    open_cmd.set_defaults(run=_run_open)
+
+    demo = sub.add_parser("demo", help="write a synthetic dataset of every layout and open it in napari")
+    demo.add_argument("--folder", type=Path, help="write the datasets here instead of a temporary folder")
+    demo.add_argument("--screenshot", type=Path, metavar="PNG", help="save a screenshot of the window and exit")
+    demo.set_defaults(run=_run_demo)
+
+    info = sub.add_parser("info", help="detected format, images and annotation counts per class")
+    info.add_argument("path", type=Path, metavar="PATH")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.set_defaults(run=_run_info)
+
+    convert = sub.add_parser("convert", help="convert annotations between formats")
+    convert.add_argument("source", type=Path, metavar="SRC")
+    convert.add_argument("--to", required=True, dest="to_format", metavar="FORMAT", help=_writable_formats_help())
+    convert.add_argument("-o", "--output", required=True, type=Path, metavar="DST")
+    convert.add_argument("--from", dest="from_format", metavar="FORMAT", help="skip detection and read as FORMAT")
+    convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    convert.set_defaults(run=_run_convert)
+
+    formats = sub.add_parser("formats", help="list the formats napari-nsclc reads and writes")
+    formats.set_defaults(run=_run_formats)
+    return parser
+
+
+def _writable_formats_help() -> str:
+    return "one of the writable formats listed by 'napari-nsclc formats'"
+
+
+# --------------------------------------------------------------------------- headless commands
+
+
+def summarize(path: Path, spec: registry.FormatSpec, cases: list[Case]) -> dict:
+    """A JSON-ready summary of what ``path`` holds."""
+    summary = {"path": str(path), "format": spec.name, "title": spec.title, "cases": []}
+    for case in cases:
+        image = case.image
+        summary["cases"].append(
+            {
+                "name": case.name,
+                "image": image.path,
+                "shape": list(image.shape) if image.shape else None,
+                "pixel_size": list(image.pixel_size),
+                "unit": image.unit,
+                "annotations": case.counts(),
+                "warnings": list(case.provenance.warnings),
+            }
+        )
+    return summary
+
+
+def _run_info(args) -> int:
+    spec = registry.detect(args.path)
+    cases = registry.read(args.path, spec.name)
+    summary = summarize(args.path, spec, cases)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['path']}: {spec.title} ({spec.name}), {len(cases)} case(s)")
+    for case in summary["cases"]:
+        shape = "x".join(str(s) for s in case["shape"]) if case["shape"] else "unknown size"
+        size = "x".join(f"{s:g}" for s in case["pixel_size"])
+        print(f"  {case['name']}: {shape} px, pixel {size} {case['unit']}")
+        for layer, counts in case["annotations"].items():
+            per_class = ", ".join(f"{name} {count}" for name, count in counts.items()) or "empty"
+            print(f"    {layer}: {per_class}")
+        for warning in case["warnings"]:
+            print(f"    warning: {warning}")
+    return 0
+
+
+def _run_convert(args) -> int:
+    spec = registry.get_format(args.to_format)
+    if spec.write is None:
+        raise NsclcFormatError(args.output, f"napari-nsclc cannot write {spec.title}")
+    cases = registry.read(args.source, args.from_format)
+    for case in cases:
+        for warning in case.provenance.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite)
+    print(f"wrote {len(written)} file(s) to {args.output}")
+    return 0
+
+
+def _run_formats(args) -> int:
+    for spec in sorted(registry.all_formats(), key=lambda s: s.name):
+        modes = ("read" if spec.read else "") + ("/write" if spec.write else "")
+        print(f"{spec.name:22} {modes.strip('/'):11} {spec.title}")
+    return 0
+
+
+# --------------------------------------------------------------------------- napari commands
+
+
+def _run_open(args) -> int:
+    for path in args.paths:
+        registry.detect(path)  # fail on the command line, before a window opens
+    viewer = _viewer()
+    viewer.open([str(p) for p in args.paths], plugin="napari-nsclc", stack=False)
+    return _run_event_loop()
+
+
+def _run_demo(args) -> int:
+    from .testing import build_all
+
+    root = args.folder or Path(tempfile.mkdtemp(prefix="napari-nsclc-demo-"))
+    datasets = build_all(root)
+    print(f"demo datasets written to {root}:")
+    for name, path in datasets.items():
+        print(f"  {name}: {path}")
+    viewer = _viewer()
+    from .widgets.dataset_browser import DatasetBrowser
+
+    browser = DatasetBrowser(viewer)
+    viewer.window.add_dock_widget(browser, name="Datasets", area="right")
+    browser.set_datasets(datasets)
+    first = DEMO_FIRST_LAYOUT if DEMO_FIRST_LAYOUT in datasets else next(iter(datasets))
+    browser.open_dataset(first)
+    if args.screenshot:
+        viewer.window._qt_window.resize(1400, 900)
+        _process_events()
+        viewer.screenshot(str(args.screenshot), canvas_only=False)
+        print(f"screenshot saved to {args.screenshot}")
+        viewer.close()
+        return 0
+    return _run_event_loop()
+
+
+def _viewer():
+    import napari
+
+    viewer = napari.Viewer(title="napari-nsclc")
+    from .widgets.case_info import CaseInfoWidget
+
+    viewer.window.add_dock_widget(CaseInfoWidget(viewer), name="Case information", area="right")
+    return viewer
+
+
+def _process_events() -> None:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+def _run_event_loop() -> int:
+    import napari
+
+    napari.run()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset layouts that span many files; each module declares ``FORMAT``."""

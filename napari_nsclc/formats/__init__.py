@@ -1,0 +1,1 @@
+"""One module per file format; each declares ``FORMAT`` (see napari_nsclc.registry)."""

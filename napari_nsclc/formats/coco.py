@@ -1,0 +1,946 @@
+"""COCO object-detection JSON: boxes, polygons, RLE masks and keypoints.
+
+One :class:`~napari_nsclc.model.Case` is made per entry of ``images``. What the
+plugin does not understand survives a read and a write:
+
+* each annotation dict is kept verbatim in the ``attributes`` of the objects
+  made from it (``attributes["coco"]``), and written back unchanged when its
+  geometry and class were not edited;
+* ``info``, ``licenses``, ``categories`` and any other top-level key are kept
+  in ``Case.document["coco"]``, the image record in
+  ``Case.document["coco_image"]``, and the JSON layout (indent, separators) in
+  ``Case.document["coco_layout"]``.
+
+So reading and writing with no edits reproduces the input JSON structurally,
+and byte for byte when it was written by Python's :mod:`json`.
+
+Coordinates: a COCO ``bbox`` ``[x, y, w, h]`` becomes the box bounds
+``(y, x, y + h, x + w)``; polygon vertices ``[x0, y0, x1, y1, ...]`` become
+``(y, x)`` rows. MIDOG's ``[x1, y1, x2, y2]`` boxes and IGNITE's point-boxes
+reuse this module through :class:`CocoFlavour`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_write_text, refuse_overwrite
+from ..model import (
+    BoxSet,
+    Case,
+    ClassInfo,
+    ClassSchema,
+    ImageRef,
+    LabelMask,
+    NsclcFormatError,
+    PointSet,
+    Polygon,
+    PolygonSet,
+    Provenance,
+    default_color,
+    parse_color,
+)
+from ..registry import FormatSpec
+
+__all__ = [
+    "FORMAT",
+    "CocoFlavour",
+    "cases_from_coco",
+    "coco_from_cases",
+    "dump_json",
+    "load_json",
+    "read_coco",
+    "write_coco",
+]
+
+#: Top-level keys the reader turns into model objects; every other key is kept verbatim.
+_OBJECT_KEYS = ("images", "annotations")
+#: Reading a database of more images than this leaves pixels unloaded (paths are kept).
+MAX_IMAGES_LOADED = 8
+#: Folders, relative to the JSON file, searched for the image a ``file_name`` names.
+_IMAGE_FOLDERS = ("", "images", "../images", "../../images")
+
+
+# --------------------------------------------------------------------------- JSON layout
+
+
+def load_json(path: Path) -> tuple[Any, dict]:
+    """Parse a JSON file and describe its layout so it can be written back alike.
+
+    Returns
+    -------
+    data : object
+        The parsed document.
+    layout : dict
+        ``indent`` (None, int or ``"\\t"``), ``separators``, ``ensure_ascii`` and
+        ``trailing_newline``, guessed from the text.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NsclcFormatError(path, f"is not UTF-8 text: {error}") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NsclcFormatError(path, f"is not valid JSON: {error.msg} at line {error.lineno}") from error
+    return data, _guess_layout(text)
+
+
+def _guess_layout(text: str) -> dict:
+    stripped = text.lstrip()
+    indent: int | str | None = None
+    if len(stripped) > 1 and stripped[1] in "\r\n":
+        second = stripped[1:].lstrip("\r\n")
+        leading = second[: len(second) - len(second.lstrip(" \t"))]
+        indent = "\t" if leading.startswith("\t") else len(leading)
+    head = text[:4096]
+    if indent is None:
+        compact = '":' in head and '": ' not in head
+        separators = (",", ":") if compact else (", ", ": ")
+    else:
+        separators = (",", ": ")
+    return {
+        "indent": indent,
+        "separators": separators,
+        "ensure_ascii": text.isascii(),
+        "trailing_newline": text.endswith("\n"),
+    }
+
+
+def dump_json(data: Any, layout: dict | None = None) -> str:
+    """Serialise ``data`` with a layout from :func:`load_json` (default: indent 2)."""
+    layout = layout or {"indent": 2, "separators": (",", ": "), "ensure_ascii": False, "trailing_newline": True}
+    text = json.dumps(
+        data,
+        indent=layout.get("indent"),
+        separators=tuple(layout.get("separators") or (",", ": ")),
+        ensure_ascii=layout.get("ensure_ascii", False),
+    )
+    return text + ("\n" if layout.get("trailing_newline") else "")
+
+
+def _number(value: float) -> int | float:
+    """An int when ``value`` is integral, so edited objects look like untouched ones."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+# --------------------------------------------------------------------------- flavours
+
+
+@dataclass
+class CocoFlavour:
+    """How a COCO-like dialect differs from plain COCO.
+
+    Parameters
+    ----------
+    name : str
+        The format name recorded in provenance, e.g. ``"coco"`` or ``"midog"``.
+    bbox_format : {"xywh", "xyxy"}
+        ``"xyxy"`` for MIDOG's ``[x1, y1, x2, y2]``.
+    points_from_boxes : bool
+        Boxes are fixed-size cell markers: read them as points at their centres
+        and keep the box size (``attributes["box_size"]`` = ``(h, w)`` in pixels).
+    schema : ClassSchema or None
+        The dataset's schema; ``None`` builds one from ``categories``.
+    class_of_category : callable or None
+        ``f(category dict) -> class name``; default: the category's name.
+    group_of_category : callable or None
+        ``f(category dict) -> layer name`` splitting objects into one layer per
+        group (IGNITE's readers); default: one layer.
+    points_name : str
+        Layer name of points made from boxes when not grouped.
+    pixel_size, unit : tuple of float, str
+        Physical pixel size of the images.
+    read_image_extras, write_image_extras : callable or None
+        ``read(case, image_record)`` adds objects from image-level fields;
+        ``write(case, image_record) -> image_record`` puts them back.
+    """
+
+    name: str = "coco"
+    bbox_format: str = "xywh"
+    points_from_boxes: bool = False
+    schema: ClassSchema | None = None
+    class_of_category: Callable[[dict], str] | None = None
+    group_of_category: Callable[[dict], str] | None = None
+    points_name: str = "points"
+    pixel_size: tuple[float, float] = (1.0, 1.0)
+    unit: str = "px"
+    read_image_extras: Callable[[Case, dict], None] | None = None
+    write_image_extras: Callable[[Case, dict], dict] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def bounds(self, bbox: Sequence[float]) -> tuple[float, float, float, float]:
+        """``(ymin, xmin, ymax, xmax)`` of a file ``bbox``."""
+        a, b, c, d = (float(v) for v in bbox)
+        if self.bbox_format == "xyxy":
+            return (b, a, d, c)
+        return (b, a, b + d, a + c)
+
+    def bbox(self, bounds: Sequence[float]) -> list:
+        """A file ``bbox`` from ``(ymin, xmin, ymax, xmax)``."""
+        y0, x0, y1, x1 = (float(v) for v in bounds)
+        if self.bbox_format == "xyxy":
+            return [_number(x0), _number(y0), _number(x1), _number(y1)]
+        return [_number(x0), _number(y0), _number(x1 - x0), _number(y1 - y0)]
+
+
+PLAIN = CocoFlavour()
+
+
+def schema_from_categories(categories: Sequence[dict], name: str = "coco") -> ClassSchema:
+    """A schema with one class per category: code = ``id``; colour from ``color`` if given."""
+    classes = []
+    seen: set[str] = set()
+    for category in categories:
+        code = int(category["id"])
+        label = str(category.get("name", code))
+        if label in seen:
+            label = f"{label} (id {code})"
+        seen.add(label)
+        color = default_color(code)
+        if "color" in category:
+            try:
+                color = parse_color(category["color"])
+            except (TypeError, ValueError):
+                pass
+        classes.append(ClassInfo(code, label, color, str(category.get("supercategory", ""))))
+    return ClassSchema(name, tuple(classes), background=None)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_coco(path: Path) -> list[Case]:
+    """Read a COCO JSON file; one case per image.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.json`` file.
+
+    Returns
+    -------
+    list of Case
+        Geometry in pixels of each image, ``(y, x)``.
+    """
+    data, layout = load_json(path)
+    return cases_from_coco(data, Path(path), PLAIN, layout=layout)
+
+
+def _fail_if_not_coco(data: Any, path: Path) -> None:
+    if not isinstance(data, dict):
+        raise NsclcFormatError(path, "is not a COCO file: the top level is not an object")
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key), list):
+            raise NsclcFormatError(path, f"is not a COCO file: it has no '{key}' list")
+    if not isinstance(data.get("categories", []), list):
+        raise NsclcFormatError(path, "is not a COCO file: 'categories' is not a list")
+
+
+class _Collector:
+    """Objects found for one image, before they become model sets."""
+
+    def __init__(self):
+        self.boxes: dict[str, list] = {}
+        self.points: dict[str, list] = {}
+        self.polygons: dict[str, list] = {}
+        self.keypoints: list = []
+        self.rle: list = []
+
+
+def cases_from_coco(
+    data: dict, path: Path, flavour: CocoFlavour = PLAIN, *, layout: dict | None = None, only_file: str | None = None
+) -> list[Case]:
+    """Cases from a parsed COCO-like document.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed JSON.
+    path : Path
+        The file it came from (named in warnings; images are looked up next to it).
+    flavour : CocoFlavour
+        The dialect.
+    layout : dict, optional
+        The JSON layout from :func:`load_json`, kept for writing back.
+    only_file : str, optional
+        Make a case only for the image whose ``file_name`` is this.
+    """
+    _fail_if_not_coco(data, path)
+    fname = path.name
+    warnings: list[str] = []
+    categories = [c for c in data.get("categories", []) if isinstance(c, dict) and "id" in c]
+    schema = flavour.schema or schema_from_categories(categories)
+    category_by_id: dict[int, dict] = {}
+    for category in categories:
+        category_by_id.setdefault(int(category["id"]), category)
+
+    images: dict[Any, dict] = {}
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or "id" not in image:
+            warnings.append(f"{fname}: image {i}: has no id; skipped")
+            continue
+        if image["id"] in images:
+            warnings.append(f"{fname}: image {image['id']}: duplicate image id; the first one is kept")
+            continue
+        images[image["id"]] = image
+
+    document = {
+        "coco": {key: value for key, value in data.items() if key not in _OBJECT_KEYS},
+        "coco_key_order": list(data.keys()),
+        "coco_layout": layout or {},
+        "coco_flavour": flavour.name,
+    }
+    wanted = {k for k, im in images.items() if only_file is None or im.get("file_name") == only_file}
+    collected = {image_id: _Collector() for image_id in wanted}
+    seen_ids: set = set()
+    for index, ann in enumerate(data["annotations"]):
+        label = f"{fname}: annotation {ann.get('id', f'#{index}') if isinstance(ann, dict) else f'#{index}'}"
+        if not isinstance(ann, dict):
+            warnings.append(f"{label}: is not an object; skipped")
+            continue
+        if "id" in ann:
+            if ann["id"] in seen_ids:
+                warnings.append(f"{label}: duplicate annotation id; the first one is kept, this one skipped")
+                continue
+            seen_ids.add(ann["id"])
+        if ann.get("image_id") not in images:
+            warnings.append(f"{label}: image_id {ann.get('image_id')!r} is not in 'images'; skipped")
+            continue
+        if ann["image_id"] not in wanted:
+            continue
+        try:
+            category = category_by_id[int(ann["category_id"])]
+        except (KeyError, TypeError, ValueError):
+            warnings.append(f"{label}: category_id {ann.get('category_id')!r} is not in 'categories'; skipped")
+            continue
+        class_name = _class_name(category, schema, flavour)
+        group = flavour.group_of_category(category) if flavour.group_of_category else None
+        problem = _collect(ann, index, class_name, group, images[ann["image_id"]], flavour, collected[ann["image_id"]])
+        if problem:
+            warnings.append(f"{label}: {problem}")
+
+    cases = []
+    for image_id, image in images.items():
+        if image_id not in wanted:
+            continue
+        case = _make_case(image, collected[image_id], path, flavour, schema, document)
+        cases.append(case)
+    if len(cases) <= MAX_IMAGES_LOADED:
+        for case in cases:
+            load_image(case)
+    if cases:
+        cases[0].provenance.warnings[:0] = warnings
+    elif warnings and only_file is None:
+        raise NsclcFormatError(path, "no image could be read: " + "; ".join(warnings[:3]))
+    return cases
+
+
+def _class_name(category: dict, schema: ClassSchema, flavour: CocoFlavour) -> str:
+    if flavour.class_of_category is not None:
+        return flavour.class_of_category(category)
+    try:
+        return schema.name_of(int(category["id"]))
+    except KeyError:
+        return str(category.get("name", category["id"]))
+
+
+def _finite(values: Sequence[Any]) -> bool:
+    try:
+        return all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_bounds(bounds, image: dict) -> str | None:
+    """A problem with box ``bounds`` on ``image``, or None."""
+    y0, x0, y1, x1 = bounds
+    if min(bounds) < 0:
+        return f"negative coordinates {[_number(v) for v in (x0, y0, x1, y1)]}; skipped"
+    if y1 < y0 or x1 < x0:
+        return "box has negative width or height; skipped"
+    height, width = image.get("height"), image.get("width")
+    if isinstance(height, (int, float)) and isinstance(width, (int, float)) and (y1 > height or x1 > width):
+        return f"box reaches outside the {width}x{height} image; skipped"
+    return None
+
+
+def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> str | None:
+    """File one annotation's objects into ``out``; return a problem, if any."""
+    attributes = {"coco": ann, "coco_index": index}
+    segmentation = ann.get("segmentation")
+    keypoints = ann.get("keypoints")
+    made_something = False
+    if isinstance(segmentation, dict):
+        if "counts" not in segmentation or "size" not in segmentation:
+            return "RLE segmentation lacks 'counts' or 'size'; skipped"
+        out.rle.append((ann, index, class_name))
+        made_something = True
+    elif isinstance(segmentation, list) and segmentation:
+        rings = _polygon_rings(segmentation)
+        if rings is None:
+            return "polygon segmentation has NaN, negative or odd-length coordinates; skipped"
+        for part, ring in enumerate(rings):
+            out.polygons.setdefault(group or "segmentations", []).append(
+                (Polygon(ring), class_name, {**attributes, "part": part})
+            )
+        made_something = True
+    if isinstance(keypoints, list) and keypoints:
+        if len(keypoints) % 3 or not _finite(keypoints):
+            return "keypoints are not finite [x, y, v] triples; skipped"
+        for k in range(0, len(keypoints), 3):
+            x, y, visibility = keypoints[k : k + 3]
+            if visibility:
+                out.keypoints.append(((float(y), float(x)), class_name, {**attributes, "keypoint": k // 3}))
+        made_something = True
+    if made_something:
+        return None
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return "has no bbox, segmentation or keypoints; skipped"
+    if not _finite(bbox):
+        return f"bbox {bbox} has NaN or infinite values; skipped"
+    bounds = flavour.bounds(bbox)
+    if flavour.points_from_boxes:
+        y0, x0, y1, x1 = bounds
+        centre = ((y0 + y1) / 2, (x0 + x1) / 2)
+        problem = _check_bounds((centre[0], centre[1], centre[0], centre[1]), image)
+        if problem:
+            return problem.replace("box reaches", "cell centre lies")
+        out.points.setdefault(group or flavour.points_name, []).append(
+            (centre, class_name, {**attributes, "box_size": (y1 - y0, x1 - x0)})
+        )
+        return None
+    problem = _check_bounds(bounds, image)
+    if problem:
+        return problem
+    out.boxes.setdefault(group or "boxes", []).append((bounds, class_name, attributes))
+    return None
+
+
+def _polygon_rings(segmentation: list) -> list[np.ndarray] | None:
+    rings = []
+    for flat in segmentation:
+        if not isinstance(flat, list) or len(flat) % 2 or len(flat) < 6 or not _finite(flat):
+            return None
+        xy = np.asarray(flat, dtype=float).reshape(-1, 2)
+        if (xy < 0).any():
+            return None
+        rings.append(xy[:, ::-1].copy())
+    return rings
+
+
+def _make_case(image: dict, found: _Collector, path: Path, flavour, schema, document) -> Case:
+    file_name = str(image.get("file_name", image["id"]))
+    height, width = image.get("height"), image.get("width")
+    shape = (int(height), int(width)) if isinstance(height, int) and isinstance(width, int) else None
+    image_path = find_image(path, file_name)
+    ref = ImageRef(
+        path=str(image_path) if image_path else None,
+        shape=shape,
+        pixel_size=flavour.pixel_size,
+        unit=flavour.unit,  # type: ignore[arg-type]
+        origin=(0.0, 0.0),
+        name=Path(file_name).stem,
+    )
+    case = Case(
+        name=Path(file_name).stem,
+        image=ref,
+        provenance=Provenance(source=str(path), format=flavour.name, reader=__name__),
+        document={**document, "coco_image": image},
+    )
+    for name, items in found.polygons.items():
+        polygons, classes, attrs = zip(*items, strict=True)
+        case.polygons.append(PolygonSet(name, polygons, classes, schema, list(attrs)))
+    for name, items in found.boxes.items():
+        bounds, classes, attrs = zip(*items, strict=True)
+        case.boxes.append(BoxSet(name, np.array(bounds), classes, schema, list(attrs)))
+    for name, items in found.points.items():
+        coords, classes, attrs = zip(*items, strict=True)
+        case.points.append(PointSet(name, np.array(coords), classes, schema, list(attrs)))
+    if found.keypoints:
+        coords, classes, attrs = zip(*found.keypoints, strict=True)
+        case.points.append(PointSet("keypoints", np.array(coords), classes, schema, list(attrs)))
+    if found.rle:
+        case.masks.append(_rle_mask(found.rle, shape, schema, case))
+    if flavour.read_image_extras is not None:
+        flavour.read_image_extras(case, image)
+    return case
+
+
+def _rle_mask(items, shape, schema: ClassSchema, case: Case) -> LabelMask:
+    """One instance mask from the image's RLE annotations (later ones drawn on top)."""
+    from .. import rle
+
+    size = tuple(int(v) for v in items[0][0]["segmentation"]["size"])
+    shape = shape or size
+    labels = np.zeros(shape, dtype=np.int32)
+    instance_classes = {}
+    for instance_id, (ann, _index, class_name) in enumerate(items, start=1):
+        decoded = np.asarray(rle.decode(ann["segmentation"]), dtype=bool)
+        if decoded.shape != labels.shape:
+            case.provenance.warnings.append(
+                f"{Path(case.provenance.source).name}: annotation {ann.get('id')}: RLE size "
+                f"{list(decoded.shape)} differs from the image's {list(labels.shape)}; cropped"
+            )
+            fitted = np.zeros(labels.shape, dtype=bool)
+            h, w = min(shape[0], decoded.shape[0]), min(shape[1], decoded.shape[1])
+            fitted[:h, :w] = decoded[:h, :w]
+            decoded = fitted
+        labels[decoded] = instance_id
+        instance_classes[instance_id] = class_name
+    attributes = {
+        "coco_annotations": [(index, ann) for ann, index, _ in items],
+        "digest": _digest(labels),
+    }
+    return LabelMask("RLE masks", labels, schema, kind="instance", instance_classes=instance_classes, attributes=attributes)
+
+
+def _digest(array) -> str:
+    array = np.ascontiguousarray(np.asarray(array))
+    return hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
+
+
+def find_image(json_path: Path, file_name: str) -> Path | None:
+    """The image a COCO ``file_name`` names, looked up next to the JSON and in sibling ``images/`` folders."""
+    base = Path(json_path).parent
+    candidates = [base / folder / file_name for folder in _IMAGE_FOLDERS]
+    parts = base.parts
+    if "annotations" in parts:
+        i = len(parts) - 1 - parts[::-1].index("annotations")
+        candidates.append(Path(*parts[:i], "images", *parts[i + 1 :]) / file_name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def load_image(case: Case) -> None:
+    """Attach the pixels of ``case.image.path`` (lazy for TIFF; RGBA shown as RGB)."""
+    path = case.image.path
+    if not path:
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix in (".tif", ".tiff", ".svs"):
+        import tifffile
+        import zarr
+
+        store = tifffile.imread(path, aszarr=True)
+        array = zarr.open(store, mode="r")
+        if hasattr(array, "shape"):
+            data = array
+        else:  # a pyramid group: finest level first
+            data = [array[key] for key in sorted(array.array_keys(), key=int)]
+    else:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            if image.mode in ("RGBA", "LA", "P", "PA", "I;16", "CMYK"):
+                image = image.convert("RGB") if image.mode != "I;16" else image
+            data = np.asarray(image)
+    first = data[0] if isinstance(data, list) else data
+    if first.ndim == 3 and first.shape[-1] == 4:
+        data = [d[..., :3] for d in data] if isinstance(data, list) else data[..., :3]
+        case.provenance.details["image_alpha_dropped"] = True
+    first = data[0] if isinstance(data, list) else data
+    case.image.data = data
+    case.image.rgb = first.ndim == 3 and first.shape[-1] == 3
+    spatial = tuple(first.shape[:2])
+    if case.image.shape and case.image.shape != spatial:
+        case.provenance.warnings.append(
+            f"{Path(case.provenance.source).name}: image {Path(path).name}: is {spatial[1]}x{spatial[0]} "
+            f"but the JSON says {case.image.shape[1]}x{case.image.shape[0]}"
+        )
+    case.image.shape = spatial
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _CategoryIndex:
+    """Category ids for class names, reusing the source's categories and appending new ones."""
+
+    def __init__(self, cases: Sequence[Case], flavour: CocoFlavour):
+        source = next((c.document.get("coco") for c in cases if c.document.get("coco")), None) or {}
+        self.categories = [dict(c) for c in source.get("categories", [])]
+        self.flavour = flavour
+        self.by_key: dict[tuple, int] = {}
+        self.key_of_id: dict[int, tuple] = {}
+        for category in self.categories:
+            name = flavour.class_of_category(category) if flavour.class_of_category else category.get("name")
+            group = flavour.group_of_category(category) if flavour.group_of_category else None
+            self.by_key.setdefault((group, name), int(category["id"]))
+            self.by_key.setdefault((None, name), int(category["id"]))
+            self.key_of_id[int(category["id"])] = (group, name)
+        self.schemas = [s.schema for case in cases for s in case.annotation_sets()] + [
+            m.schema for case in cases for m in case.masks
+        ]
+
+    def id_of(self, class_name: str, group: str | None) -> int:
+        for key in ((group, class_name), (None, class_name)):
+            if key in self.by_key:
+                return self.by_key[key]
+        code = None
+        for schema in self.schemas:
+            if class_name in schema:
+                code = schema.code_of(class_name)
+                break
+        used = {int(c["id"]) for c in self.categories}
+        if code is None or code in used:
+            code = max(used, default=0) + 1
+        self.categories.append({"id": code, "name": class_name, "supercategory": group or ""})
+        self.by_key[(group, class_name)] = code
+        self.by_key[(None, class_name)] = code
+        return code
+
+
+class _Record:
+    """An output annotation assembled from the objects that came from it."""
+
+    def __init__(self, source: dict | None, order: tuple):
+        self.source = source
+        self.order = order
+        self.parts: list[tuple[int, Polygon]] = []
+        self.keypoints: list[tuple[int, np.ndarray]] = []
+        self.box: tuple | None = None
+        self.point: tuple | None = None
+        self.rle: dict | None = None
+        self.area: float | None = None
+        self.class_name: str | None = None
+        self.group: str | None = None
+        self.changed = source is None
+
+
+def _unchanged_box(source: dict, bounds, flavour) -> bool:
+    bbox = source.get("bbox")
+    return isinstance(bbox, list) and len(bbox) == 4 and _finite(bbox) and np.allclose(
+        flavour.bounds(bbox), bounds, rtol=0, atol=1e-9
+    )
+
+
+def _records_from_case(case: Case, flavour: CocoFlavour, options: dict, records: dict, counter: list) -> None:
+    def record_for(attrs: dict) -> _Record:
+        source = attrs.get("coco")
+        if source is not None and "coco_index" in attrs:
+            key = ("source", attrs["coco_index"])
+            if key not in records:
+                records[key] = _Record(source, (0, attrs["coco_index"], 0))
+            return records[key]
+        counter[0] += 1
+        key = ("new", counter[0])
+        records[key] = _Record(None, (1, counter[0], 0))
+        return records[key]
+
+    for objects in case.polygons:
+        for polygon, class_name, attrs in zip(objects.polygons, objects.classes, objects.attributes, strict=True):
+            record = record_for(attrs)
+            record.parts.append((int(attrs.get("part", len(record.parts))), polygon))
+            record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+    for objects in case.boxes:
+        if objects.attributes and objects.attributes[0].get("image_extra"):
+            continue
+        for bounds, class_name, attrs in zip(objects.bounds, objects.classes, objects.attributes, strict=True):
+            record = record_for(attrs)
+            record.box = tuple(float(v) for v in bounds)
+            record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+    default_size = _default_box_size(case, options)
+    for objects in case.points:
+        sizes = [tuple(a["box_size"]) for a in objects.attributes if "box_size" in a]
+        set_size = Counter(sizes).most_common(1)[0][0] if sizes else default_size
+        for coords, class_name, attrs in zip(objects.coords, objects.classes, objects.attributes, strict=True):
+            record = record_for(attrs)
+            record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+            yx = tuple(float(v) for v in coords[-2:])
+            if "keypoint" in attrs or (record.source is None and options.get("points_as") == "keypoints"):
+                record.keypoints.append((int(attrs.get("keypoint", len(record.keypoints))), np.array(yx)))
+            else:
+                size = tuple(attrs.get("box_size", set_size))
+                record.point = (yx, size)
+    for mask in case.masks:
+        _mask_records(mask, records, counter)
+
+
+def _group_of(objects, flavour: CocoFlavour) -> str | None:
+    return objects.name if flavour.group_of_category is not None else None
+
+
+def _default_box_size(case: Case, options: dict) -> tuple[float, float]:
+    size = options.get("point_box_size")
+    if size is None:
+        return (20.0, 20.0)
+    return (float(size), float(size)) if np.isscalar(size) else tuple(float(v) for v in size)
+
+
+def _mask_records(mask: LabelMask, records: dict, counter: list) -> None:
+    from .. import rle
+
+    data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
+    sources = mask.attributes.get("coco_annotations") or []
+    if sources and mask.attributes.get("digest") == _digest(data):
+        for index, ann in sources:
+            records[("source", index)] = _Record(ann, (0, index, 0))
+        return
+    if mask.kind == "instance":
+        instances = [(i, mask.instance_classes.get(i, "")) for i in sorted(mask.instance_classes)]
+    else:
+        from .. import geometry
+
+        polygons = geometry.labels_to_instances(data, mask.schema)
+        for polygon, class_name in zip(polygons.polygons, polygons.classes, strict=True):
+            counter[0] += 1
+            record = _Record(None, (1, counter[0], 0))
+            record.parts.append((0, polygon))
+            record.class_name = str(class_name)
+            records[("new", counter[0])] = record
+        return
+    for instance_id, class_name in instances:
+        binary = data == instance_id
+        if not binary.any():
+            continue
+        if 0 < instance_id <= len(sources):
+            index, ann = sources[instance_id - 1]
+            record = _Record(ann, (0, index, 0))
+            record.changed = True
+            records[("source", index)] = record
+        else:
+            counter[0] += 1
+            record = _Record(None, (1, counter[0], 0))
+            records[("new", counter[0])] = record
+        encoded = rle.encode(binary)
+        if record.source is not None and isinstance(record.source.get("segmentation", {}).get("counts"), list):
+            encoded = {"size": encoded["size"], "counts": _uncompressed_counts(binary)}
+        record.rle = encoded
+        record.area = float(binary.sum())
+        ys, xs = np.nonzero(binary)
+        record.box = (float(ys.min()), float(xs.min()), float(ys.max() + 1), float(xs.max() + 1))
+        record.class_name = class_name
+
+
+def _uncompressed_counts(binary: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE: run lengths in column-major order, starting with zeros."""
+    flat = np.asarray(binary, dtype=np.uint8).ravel(order="F")
+    change = np.flatnonzero(np.diff(flat)) + 1
+    edges = np.concatenate([[0], change, [flat.size]])
+    runs = np.diff(edges).tolist()
+    if flat.size and flat[0]:
+        runs = [0, *runs]
+    return runs
+
+
+def _finish(record: _Record, image_id, categories: _CategoryIndex, flavour: CocoFlavour, next_id: list) -> dict | None:
+    source = record.source
+    category_id = source.get("category_id") if source is not None else None
+    changed = record.changed
+    if record.class_name is not None:
+        try:
+            group, name = categories.key_of_id[int(category_id)]
+        except (KeyError, TypeError, ValueError):
+            group, name = None, None
+        if name != record.class_name or (record.group is not None and group != record.group):
+            category_id = categories.id_of(record.class_name, record.group)
+            changed = True
+    if source is not None and not changed:
+        changed = not _geometry_unchanged(record, source, flavour)
+    if source is not None and not changed:
+        return source
+    out = dict(source) if source is not None else {}
+    if source is None:
+        next_id[0] += 1
+        out = {"id": next_id[0], "image_id": image_id, "category_id": category_id}
+    else:
+        out["category_id"] = category_id
+    _write_geometry(out, record, flavour)
+    return out
+
+
+def _geometry_unchanged(record: _Record, source: dict, flavour: CocoFlavour) -> bool:
+    if record.parts:
+        rings = _polygon_rings(source.get("segmentation") or []) or []
+        parts = sorted(record.parts, key=lambda p: p[0])
+        if len(parts) != len(rings):
+            return False
+        return all(
+            poly.kind in ("polygon", "rectangle") and not poly.holes and np.array_equal(poly.exterior, ring)
+            for (_, poly), ring in zip(parts, rings, strict=True)
+        )
+    if record.keypoints:
+        flat = source.get("keypoints") or []
+        visible = [(k // 3, (float(flat[k + 1]), float(flat[k]))) for k in range(0, len(flat), 3) if flat[k + 2]]
+        current = sorted((i, tuple(p.tolist())) for i, p in record.keypoints)
+        return current == visible
+    if record.point is not None:
+        (cy, cx), _ = record.point
+        y0, x0, y1, x1 = flavour.bounds(source["bbox"])
+        return (cy, cx) == ((y0 + y1) / 2, (x0 + x1) / 2)
+    if record.box is not None:
+        return _unchanged_box(source, record.box, flavour)
+    return record.rle is None
+
+
+def _write_geometry(out: dict, record: _Record, flavour: CocoFlavour) -> None:
+    if record.parts:
+        parts = [p for _, p in sorted(record.parts, key=lambda p: p[0])]
+        rings = []
+        for polygon in parts:
+            rings.append(polygon.exterior)
+            rings.extend(polygon.holes)
+        out["segmentation"] = [[_number(v) for v in ring[:, ::-1].ravel()] for ring in rings]
+        allyx = np.concatenate([p.exterior for p in parts])
+        out["bbox"] = flavour.bbox((*allyx.min(axis=0), *allyx.max(axis=0)))
+        out["area"] = _number(round(sum(p.to_shapely().area for p in parts), 6))
+        out.setdefault("iscrowd", 0)
+    elif record.rle is not None:
+        out["segmentation"] = record.rle
+        out["bbox"] = flavour.bbox(record.box)
+        out["area"] = _number(record.area)
+        out["iscrowd"] = out.get("iscrowd", 1)
+    elif record.keypoints:
+        previous = list(out.get("keypoints") or [])
+        count = max([len(previous) // 3, *(i + 1 for i, _ in record.keypoints)])
+        flat = previous + [0] * (3 * count - len(previous))
+        for k in range(count):
+            flat[3 * k + 2] = 0
+        for i, (y, x) in record.keypoints:
+            flat[3 * i : 3 * i + 3] = [_number(x), _number(y), 2]
+        out["keypoints"] = flat
+        out["num_keypoints"] = sum(1 for k in range(count) if flat[3 * k + 2])
+        if "bbox" not in out:
+            ys = [y for _, (y, _x) in record.keypoints]
+            xs = [x for _, (_y, x) in record.keypoints]
+            out["bbox"] = flavour.bbox((min(ys), min(xs), max(ys), max(xs)))
+    elif record.point is not None:
+        (cy, cx), (h, w) = record.point
+        out["bbox"] = flavour.bbox((cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2))
+        if "area" in out or (record.source is None and flavour.bbox_format == "xywh"):
+            out["area"] = _number(h * w)
+    elif record.box is not None:
+        out["bbox"] = flavour.bbox(record.box)
+        y0, x0, y1, x1 = record.box
+        if "area" in out or (record.source is None and flavour.bbox_format == "xywh"):
+            out["area"] = _number((y1 - y0) * (x1 - x0))
+    if record.source is None and flavour.bbox_format == "xywh":
+        out.setdefault("iscrowd", 0)
+
+
+def _image_record(case: Case, image_id: Any, flavour: CocoFlavour) -> dict:
+    record = case.document.get("coco_image")
+    if record is None:
+        shape = case.image.shape or ()
+        name = Path(case.image.path).name if case.image.path else f"{case.name}.png"
+        record = {"id": image_id, "file_name": name}
+        if len(shape) >= 2:
+            record.update(width=int(shape[-1]), height=int(shape[-2]))
+    if flavour.write_image_extras is not None:
+        record = flavour.write_image_extras(case, record)
+    return record
+
+
+def _max_annotation_id(cases: Sequence[Case]) -> int:
+    sources = [a.get("coco") for case in cases for objects in case.annotation_sets() for a in objects.attributes]
+    sources += [ann for case in cases for mask in case.masks for _, ann in mask.attributes.get("coco_annotations", [])]
+    return max((a["id"] for a in sources if isinstance(a, dict) and isinstance(a.get("id"), int)), default=0)
+
+
+def coco_from_cases(cases: Sequence[Case], flavour: CocoFlavour = PLAIN, **options) -> tuple[dict, dict]:
+    """A COCO-like document for ``cases``, and the JSON layout to write it with.
+
+    Objects whose geometry and class are as read are written as their original
+    dicts; edited ones are updated in place of the original; new ones get new
+    ids. Points become boxes of their source's size centred on them, or
+    keypoints when ``points_as="keypoints"``.
+    """
+    source_doc = next((c.document for c in cases if c.document.get("coco_key_order")), {})
+    top = dict(source_doc.get("coco") or {})
+    order = source_doc.get("coco_key_order") or ["info", "licenses", "images", "annotations", "categories"]
+    categories = _CategoryIndex(cases, flavour)
+    images = []
+    used_image_ids = {c.document["coco_image"]["id"] for c in cases if "coco_image" in c.document}
+    next_image_id = max([i for i in used_image_ids if isinstance(i, int)], default=0)
+    annotations: list[tuple[tuple, dict]] = []
+    next_ann_id = [_max_annotation_id(cases)]
+    for case_number, case in enumerate(cases):
+        if "coco_image" in case.document:
+            image_id = case.document["coco_image"]["id"]
+        else:
+            next_image_id += 1
+            image_id = next_image_id
+        images.append(_image_record(case, image_id, flavour))
+        records: dict = {}
+        counter = [0]
+        _records_from_case(case, flavour, options, records, counter)
+        for record in records.values():
+            out = _finish(record, image_id, categories, flavour, next_ann_id)
+            if out is not None:
+                rank = record.order if record.order[0] == 0 else (1, case_number, record.order[1])
+                annotations.append((rank, out))
+    annotations.sort(key=lambda item: item[0])
+    top["images"] = images
+    top["annotations"] = [ann for _, ann in annotations]
+    if categories.categories or "categories" in top:
+        top["categories"] = categories.categories
+    keys = [k for k in order if k in top] + [k for k in top if k not in order]
+    return {k: top[k] for k in keys}, source_doc.get("coco_layout") or {}
+
+
+def write_coco(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **options) -> list[Path]:
+    """Write ``cases`` as one COCO JSON file.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+    path : Path
+        The ``.json`` file to write.
+    overwrite : bool
+        Replace an existing file.
+    points_as : {"box", "keypoints"}
+        How points without a source box are written: as a box of
+        ``point_box_size`` pixels (default 20) centred on the point, or as a
+        one-keypoint annotation.
+    point_box_size : float or (float, float), optional
+    """
+    return _write(cases, Path(path), PLAIN, overwrite, options)
+
+
+def _write(cases, path: Path, flavour: CocoFlavour, overwrite: bool, options: dict) -> list[Path]:
+    refuse_overwrite(path, overwrite)
+    document, layout = coco_from_cases(cases, flavour, **options)
+    atomic_write_text(path, dump_json(document, layout or None))
+    return [path]
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _head(path: Path, size: int = 8192) -> str:
+    with open(path, "rb") as handle:
+        return handle.read(size).decode("utf-8", errors="replace")
+
+
+def sniff_coco(path: Path) -> bool:
+    """A ``.json`` file whose first KiB look like a COCO document."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() != ".json":
+        return False
+    head = _head(path)
+    return head.lstrip().startswith("{") and ('"images"' in head or '"annotations"' in head)
+
+
+FORMAT = FormatSpec(
+    name="coco",
+    title="COCO JSON",
+    sniff=sniff_coco,
+    read=read_coco,
+    write=write_coco,
+    extensions=(".json",),
+    priority=10,
+)

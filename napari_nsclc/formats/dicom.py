@@ -1,0 +1,757 @@
+"""DICOM CT and PET series: a file, a series folder, a study, a patient or a collection.
+
+Both the NBIA descriptive layout (``Patient/MM-DD-YYYY-NA-study-n/n.000000-series-n/1-01.dcm``)
+and the older layout with UIDs as folder names are read the same way, because
+nothing here relies on names: every file's header is read and slices are
+grouped by ``SeriesInstanceUID`` and sorted along the slice normal
+(``ImagePositionPatient · (row direction × column direction)``).
+
+Each series becomes one :class:`~napari_nsclc.model.Case` whose image is a
+``(z, y, x)`` volume:
+
+* values in Hounsfield units for CT (``RescaleSlope``/``RescaleIntercept`` of
+  each slice), and in SUV body-weight for PET when the radiopharmaceutical
+  tags allow it (``pet_units="suv"``, the default), else Bq/ml;
+* ``pixel_size`` = (slice spacing, row spacing, column spacing) in mm and
+  ``origin`` = the first slice's position, so a CT and a PET of one frame of
+  reference overlay although their grids differ;
+* ``metadata["window"]``: the default window preset for the modality (see
+  :data:`WINDOW_PRESETS`) and ``metadata["contrast_limits"]`` derived from it.
+
+Long series are lazy: one dask chunk per slice, read on first display.
+Uncompressed little-endian slices are read straight from the file at the pixel
+data offset; compressed ones (RLE, JPEG lossless, JPEG 2000) go through
+pydicom's decoders (pylibjpeg plugins).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..model import Case, ImageRef, NsclcFormatError, Provenance
+from ..registry import FormatSpec
+
+__all__ = [
+    "FORMAT",
+    "LAZY_BYTES",
+    "WINDOW_PRESETS",
+    "SeriesInfo",
+    "SliceInfo",
+    "contrast_limits",
+    "default_window",
+    "find_series",
+    "read_dicom",
+    "read_series",
+    "scan_files",
+]
+
+#: Window presets, as ``name: (width, level)``. CT values are HU; "pet" is in
+#: SUV body-weight (0–6), the usual display range for FDG.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "mediastinum": (350.0, 40.0),
+    "lung": (1400.0, -700.0),
+    "bone": (1800.0, 400.0),
+    "pet": (6.0, 3.0),
+}
+
+#: Default window preset by DICOM Modality.
+DEFAULT_WINDOW_BY_MODALITY = {"CT": "mediastinum", "PT": "pet"}
+
+#: Series larger than this many bytes (as decoded) are returned as a lazy dask
+#: array with one chunk per slice.
+LAZY_BYTES = 128 * 2**20
+
+#: SOP classes that hold no image (DICOMDIR, SR, RTSTRUCT, KO, PR, ...) are
+#: recognised by having no Pixel Data; DICOMDIR by its media storage class.
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_NON_IMAGE_MODALITIES = {"SR", "RTSTRUCT", "KO", "PR", "REG", "RTPLAN", "RTDOSE", "SEG", "DOC"}
+_UNCOMPRESSED_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_PIXEL_DATA = 0x7FE00010
+_GAP_TOLERANCE = 0.1  # a spacing more than 10 % off the median is a gap
+
+
+@dataclass
+class SliceInfo:
+    """What the header of one image file says, enough to place and read its pixels."""
+
+    path: Path
+    sop_instance_uid: str
+    series_uid: str
+    position: np.ndarray | None  # ImagePositionPatient, mm
+    orientation: np.ndarray | None  # ImageOrientationPatient (6,)
+    rows: int
+    columns: int
+    pixel_spacing: tuple[float, float] | None
+    slope: float
+    intercept: float
+    transfer_syntax: str
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    samples_per_pixel: int
+    frames: int
+    pixel_offset: int | None  # file offset of uncompressed pixel data
+    pixel_length: int | None
+    instance_number: int | None
+    header: Any = field(repr=False, default=None)
+
+
+@dataclass
+class SeriesInfo:
+    """One series found on disk, before its pixels are read."""
+
+    uid: str
+    slices: list[SliceInfo]
+    modality: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_description: str = ""
+    study_date: str = ""
+    series_description: str = ""
+    series_number: str = ""
+    frame_of_reference: str = ""
+    folder: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sop_instance_uids(self) -> list[str]:
+        return [s.sop_instance_uid for s in self.slices]
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def _float_list(value) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(value, default: float) -> float:
+    try:
+        return float(value) if value is not None and str(value) != "" else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _candidate_files(path: Path) -> Iterable[Path]:
+    if path.is_file():
+        yield path
+        return
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith(".") or name.lower().endswith((".xml", ".csv", ".txt", ".md", ".json", ".png", ".jpg")):
+                continue
+            if name == "LICENSE":
+                continue
+            yield Path(root) / name
+
+
+def _is_dicom_file(path: Path) -> bool:
+    """The ``DICM`` magic at byte 128, or a ``.dcm`` name (some files lack the preamble)."""
+    if path.suffix.lower() == ".dcm" or path.name.upper() == "DICOMDIR":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _slice_from_header(path: Path, ds) -> SliceInfo:
+    transfer_syntax = str(getattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2"))
+    raw = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    offset = length = None
+    if raw is not None and transfer_syntax in _UNCOMPRESSED_LE and hasattr(raw, "value_tell"):
+        offset, length = raw.value_tell, raw.length
+    position = _float_list(ds.get("ImagePositionPatient"))
+    orientation = _float_list(ds.get("ImageOrientationPatient"))
+    spacing = _float_list(ds.get("PixelSpacing"))
+    number = ds.get("InstanceNumber")
+    return SliceInfo(
+        path=path,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        position=np.array(position) if position and len(position) == 3 else None,
+        orientation=np.array(orientation) if orientation and len(orientation) == 6 else None,
+        rows=int(ds.get("Rows", 0) or 0),
+        columns=int(ds.get("Columns", 0) or 0),
+        pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 and min(spacing) > 0 else None,
+        slope=_number(ds.get("RescaleSlope"), 1.0),
+        intercept=_number(ds.get("RescaleIntercept"), 0.0),
+        transfer_syntax=transfer_syntax,
+        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
+        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
+        signed=int(ds.get("PixelRepresentation", 0) or 0) == 1,
+        samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+        frames=int(_number(ds.get("NumberOfFrames"), 1)),
+        pixel_offset=offset,
+        pixel_length=length,
+        instance_number=int(number) if number not in (None, "") else None,
+        header=ds,
+    )
+
+
+def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
+    """Read the headers of ``paths`` and group the images by series.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        Candidate files. Files that are not DICOM are ignored silently
+        unless their name ends in ``.dcm``.
+
+    Returns
+    -------
+    series : list of SeriesInfo
+        In the order first met; slices not yet sorted.
+    warnings : list of str
+        Files skipped (non-image objects, DICOMDIR, truncated or unreadable
+        files), one line each, naming the file.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    by_uid: dict[str, SeriesInfo] = {}
+    warnings: list[str] = []
+    for path in paths:
+        if not _is_dicom_file(path):
+            continue
+        try:
+            ds = pydicom.dcmread(path, defer_size=1024, force=path.suffix.lower() == ".dcm")
+        except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            warnings.append(f"{path.name}: not a readable DICOM file ({type(error).__name__}: {error}); skipped")
+            continue
+        media_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+        if media_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+            warnings.append(f"{path.name}: a DICOMDIR (an index of files, not an image); skipped")
+            continue
+        modality = str(ds.get("Modality", ""))
+        if _PIXEL_DATA not in ds or modality in _NON_IMAGE_MODALITIES:
+            kind = modality or str(ds.get("SOPClassUID", "unknown class"))
+            warnings.append(f"{path.name}: a {kind} object with no image; skipped")
+            continue
+        info = _slice_from_header(path, ds)
+        if info.pixel_offset is not None and info.pixel_length is not None:
+            if info.pixel_offset + info.pixel_length > path.stat().st_size:
+                warnings.append(
+                    f"{path.name}: truncated file: its pixel data needs {info.pixel_length} bytes but only "
+                    f"{max(path.stat().st_size - info.pixel_offset, 0)} are there; slice skipped"
+                )
+                continue
+        if not info.series_uid:
+            warnings.append(f"{path.name}: no SeriesInstanceUID; grouped by its folder")
+            info.series_uid = f"folder:{path.parent}"
+        series = by_uid.get(info.series_uid)
+        if series is None:
+            series = by_uid[info.series_uid] = SeriesInfo(
+                uid=info.series_uid,
+                slices=[],
+                modality=modality,
+                patient_id=str(ds.get("PatientID", "")),
+                study_uid=str(ds.get("StudyInstanceUID", "")),
+                study_description=str(ds.get("StudyDescription", "")),
+                study_date=str(ds.get("StudyDate", "")),
+                series_description=str(ds.get("SeriesDescription", "")),
+                series_number=str(ds.get("SeriesNumber", "")),
+                frame_of_reference=str(ds.get("FrameOfReferenceUID", "")),
+                folder=path.parent,
+            )
+        series.slices.append(info)
+    _flag_mixed_folders(by_uid.values(), warnings)
+    return list(by_uid.values()), warnings
+
+
+def _flag_mixed_folders(series: Iterable[SeriesInfo], warnings: list[str]) -> None:
+    """One warning per folder that holds slices of more than one series."""
+    folders: dict[Path, list[SeriesInfo]] = {}
+    for s in series:
+        for folder in {slice_.path.parent for slice_ in s.slices}:
+            folders.setdefault(folder, []).append(s)
+    for folder, members in folders.items():
+        if len(members) > 1:
+            names = ", ".join(f"{m.modality} '{m.series_description}' ({len(m.slices)} files)" for m in members)
+            warnings.append(f"{folder.name}: this folder mixes {len(members)} series ({names}); "
+                            "they are opened separately")
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def slice_normal(orientation: np.ndarray) -> np.ndarray:
+    """The unit normal of a slice from its ImageOrientationPatient (row × column direction)."""
+    normal = np.cross(orientation[:3], orientation[3:])
+    return normal / np.linalg.norm(normal)
+
+
+def sort_slices(series: SeriesInfo) -> tuple[np.ndarray | None, list[str]]:
+    """Sort ``series.slices`` in place along the slice normal.
+
+    Returns
+    -------
+    positions : ndarray of float, shape (Z,), or None
+        Each slice's position along the normal, in mm, ascending; ``None``
+        when the slices carry no position (then InstanceNumber orders them).
+    warnings : list of str
+    """
+    warnings: list[str] = []
+    slices = series.slices
+    orientations = [s.orientation for s in slices if s.orientation is not None]
+    if len(slices) == 1 or len(orientations) < len(slices) or any(s.position is None for s in slices):
+        if len(slices) > 1:
+            warnings.append(f"series {series.series_description or series.uid}: slices lack ImagePositionPatient "
+                            "or ImageOrientationPatient; ordered by InstanceNumber")
+        slices.sort(key=lambda s: (s.instance_number is None, s.instance_number or 0, s.path.name))
+        if slices[0].position is not None and slices[0].orientation is not None:
+            return np.array([slices[0].position @ slice_normal(slices[0].orientation)]), warnings
+        return None, warnings
+    reference = orientations[0]
+    if any(not np.allclose(o, reference, atol=1e-3) for o in orientations):
+        warnings.append(f"series {series.series_description or series.uid}: slices have different orientations; "
+                        "sorted along the first slice's normal")
+    normal = slice_normal(reference)
+    positions = np.array([s.position @ normal for s in slices])
+    order = np.argsort(positions, kind="stable")
+    series.slices = [slices[i] for i in order]
+    return positions[order], warnings
+
+
+def spacing_along_normal(positions: np.ndarray | None, label: str, fallback: float) -> tuple[float, list[str]]:
+    """The slice spacing in mm, with one warning per gap or duplicate.
+
+    The spacing is the median distance between neighbours; it is never
+    resampled. A distance more than 10 % away from it is reported with the
+    slice indices, so the user knows the volume is not uniform there.
+    """
+    warnings: list[str] = []
+    if positions is None or len(positions) < 2:
+        return fallback, warnings
+    steps = np.diff(positions)
+    duplicates = np.flatnonzero(steps < 1e-4)
+    for i in duplicates:
+        warnings.append(f"{label}: slices {i} and {i + 1} are at the same position ({positions[i]:.3f} mm)")
+    positive = steps[steps >= 1e-4]
+    if not len(positive):
+        return fallback, warnings
+    spacing = float(np.median(positive))
+    for i in np.flatnonzero(np.abs(steps - spacing) > _GAP_TOLERANCE * spacing):
+        if steps[i] < 1e-4:
+            continue
+        warnings.append(
+            f"{label}: gap in slice positions between slice {i} and {i + 1}: {steps[i]:.3f} mm instead of "
+            f"{spacing:.3f} mm; the volume is shown with {spacing:.3f} mm spacing and is NOT resampled, "
+            "so distances across the gap are wrong"
+        )
+    return spacing, warnings
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def _pixel_dtype(slices: Sequence[SliceInfo], rescaled: Sequence[tuple[float, float]]) -> np.dtype:
+    """int16 when every slope is 1 and every intercept an integer (CT), else float32."""
+    if all(slope == 1 and float(intercept).is_integer() for slope, intercept in rescaled):
+        worst = max(s.bits_stored for s in slices)
+        low = min(inter for _, inter in rescaled) - (2 ** (worst - 1) if any(s.signed for s in slices) else 0)
+        high = max(inter for _, inter in rescaled) + 2**worst
+        if -(2**15) <= low and high < 2**15:
+            return np.dtype(np.int16)
+        return np.dtype(np.int32)
+    return np.dtype(np.float32)
+
+
+def _stored_dtype(info: SliceInfo) -> np.dtype:
+    kind = "i" if info.signed else "u"
+    return np.dtype(f"<{kind}{info.bits_allocated // 8}")
+
+
+def read_slice_pixels(info: SliceInfo) -> np.ndarray:
+    """The stored values of one slice (before rescaling), shape (rows, columns).
+
+    Uncompressed little-endian slices are read at their pixel-data offset;
+    others are decoded by pydicom.
+
+    Raises
+    ------
+    NsclcFormatError
+        If the transfer syntax cannot be decoded or the file is damaged.
+    """
+    fast = (
+        info.pixel_offset is not None
+        and info.samples_per_pixel == 1
+        and info.frames == 1
+        and info.bits_allocated in (8, 16, 32)
+        and not (info.signed and info.bits_stored < info.bits_allocated)
+    )
+    count = info.rows * info.columns
+    if fast:
+        values = np.fromfile(info.path, dtype=_stored_dtype(info), count=count, offset=info.pixel_offset)
+        if values.size == count:
+            return values.reshape(info.rows, info.columns)
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(info.path)
+        values = ds.pixel_array
+    except Exception as error:  # pydicom raises many types for missing or failing decoders
+        raise NsclcFormatError(info.path, _decode_problem(info.transfer_syntax, error)) from error
+    if values.ndim == 3 and info.samples_per_pixel == 1:
+        values = values[0]
+    return values
+
+
+def _decode_problem(transfer_syntax: str, error: Exception) -> str:
+    from pydicom.uid import UID
+
+    name = UID(transfer_syntax).name
+    return (f"its pixel data could not be decoded (transfer syntax {name}, {transfer_syntax}): {error}. "
+            "Uncompressed, RLE, JPEG lossless and JPEG 2000 need the pylibjpeg plugins "
+            "(pylibjpeg-libjpeg, pylibjpeg-openjpeg, pylibjpeg-rle) or python-gdcm.")
+
+
+def _decoder_available(transfer_syntax: str) -> bool:
+    from pydicom.pixels import get_decoder
+
+    if transfer_syntax in _UNCOMPRESSED_LE:
+        return True
+    try:
+        return get_decoder(transfer_syntax).is_available
+    except (NotImplementedError, ValueError, KeyError):
+        return False
+
+
+def rescale_slice(info: SliceInfo, factor: float, dtype: np.dtype) -> np.ndarray:
+    """One slice in output units: ``(stored * slope + intercept) * factor``, as ``dtype``."""
+    stored = read_slice_pixels(info)
+    if info.slope == 1 and info.intercept == 0 and factor == 1:
+        return stored.astype(dtype, copy=False)
+    if dtype.kind == "i":
+        out = stored.astype(dtype)
+        out += dtype.type(info.intercept)
+        return out
+    out = stored.astype(np.float32)
+    out *= np.float32(info.slope * factor)
+    out += np.float32(info.intercept * factor)
+    return out
+
+
+def _volume(slices: list[SliceInfo], factor: float, dtype: np.dtype, lazy: bool):
+    shape = (len(slices), slices[0].rows, slices[0].columns)
+    if lazy:
+        import dask
+        import dask.array as da
+
+        planes = [
+            da.from_delayed(dask.delayed(rescale_slice)(info, factor, dtype), shape=shape[1:], dtype=dtype)
+            for info in slices
+        ]
+        return da.stack(planes)
+    volume = np.empty(shape, dtype=dtype)
+    for index, info in enumerate(slices):
+        volume[index] = rescale_slice(info, factor, dtype)
+    return volume
+
+
+# --------------------------------------------------------------------------- PET
+
+
+def _dicom_datetime(date: str | None, time: str | None) -> datetime.datetime | None:
+    if not time:
+        return None
+    date = date or "19000101"
+    text = f"{date}{str(time).split('.')[0].ljust(6, '0')}"
+    try:
+        moment = datetime.datetime.strptime(text[:14], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    fraction = str(time).split(".")[1] if "." in str(time) else ""
+    return moment + datetime.timedelta(microseconds=int(fraction.ljust(6, "0")[:6] or 0))
+
+
+def suv_bw_factor(header) -> tuple[float | None, str]:
+    """The factor from Bq/ml to SUV body-weight for a PET slice, and why not if ``None``.
+
+    SUVbw = activity concentration × patient weight (g) / injected dose
+    decayed to the series time. The dose, half-life and injection time come
+    from RadiopharmaceuticalInformationSequence; the weight from PatientWeight.
+    """
+    units = str(header.get("Units", "")).upper()
+    if units and units != "BQML":
+        return None, f"PET Units are {units!r}, not BQML"
+    weight = _number(header.get("PatientWeight"), 0.0)
+    if weight <= 0:
+        return None, "PatientWeight is missing"
+    sequence = header.get("RadiopharmaceuticalInformationSequence")
+    if not sequence:
+        return None, "RadiopharmaceuticalInformationSequence is missing"
+    drug = sequence[0]
+    dose = _number(drug.get("RadionuclideTotalDose"), 0.0)
+    half_life = _number(drug.get("RadionuclideHalfLife"), 0.0)
+    if dose <= 0 or half_life <= 0:
+        return None, "the injected dose or the half-life is missing"
+    start = None
+    if drug.get("RadiopharmaceuticalStartDateTime"):
+        text = str(drug.RadiopharmaceuticalStartDateTime)
+        start = _dicom_datetime(text[:8], text[8:])
+    if start is None:
+        start = _dicom_datetime(header.get("SeriesDate") or header.get("AcquisitionDate"),
+                                drug.get("RadiopharmaceuticalStartTime"))
+    scan = _dicom_datetime(header.get("SeriesDate") or header.get("AcquisitionDate"),
+                           header.get("SeriesTime") or header.get("AcquisitionTime"))
+    decay_correction = str(header.get("DecayCorrection", "START")).upper()
+    if decay_correction == "ADMIN" or start is None or scan is None:
+        elapsed = 0.0
+    else:
+        elapsed = (scan - start).total_seconds()
+        if elapsed < 0:
+            elapsed += 86400  # injection before midnight, scan after
+    decayed_dose = dose * 2 ** (-elapsed / half_life)
+    return weight * 1000.0 / decayed_dose, ""
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def default_window(modality: str) -> str:
+    """The window preset a series of ``modality`` opens with."""
+    return DEFAULT_WINDOW_BY_MODALITY.get(modality.upper(), "mediastinum")
+
+
+def contrast_limits(preset: str) -> tuple[float, float]:
+    """``(low, high)`` display limits of a window preset."""
+    width, level = WINDOW_PRESETS[preset]
+    return (level - width / 2, level + width / 2)
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _series_label(series: SeriesInfo) -> str:
+    description = " ".join(series.series_description.split())
+    return " ".join(part for part in (series.patient_id, series.modality, description or series.uid[-8:]) if part)
+
+
+def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: str = "suv",
+                   source: Path | None = None) -> Case:
+    """Read the pixels of one scanned series into a :class:`Case`.
+
+    Parameters
+    ----------
+    series : SeriesInfo
+        From :func:`find_series`.
+    lazy : bool, optional
+        Return a dask array with one chunk per slice. By default, lazy when
+        the volume exceeds :data:`LAZY_BYTES`.
+    pet_units : {"suv", "bqml"}
+        PET values in SUV body-weight (when computable) or in Bq/ml.
+
+    Raises
+    ------
+    NsclcFormatError
+        If the slices' transfer syntax cannot be decoded or their sizes differ.
+    """
+    label = _series_label(series)
+    warnings = list(series.warnings)
+    positions, order_warnings = sort_slices(series)
+    warnings += [f"{label}: {w}" for w in order_warnings]
+    slices = series.slices
+    first = slices[0]
+    shapes = {(s.rows, s.columns) for s in slices}
+    if len(shapes) > 1:
+        raise NsclcFormatError(series.folder or first.path,
+                               f"series {label} mixes slice sizes {sorted(shapes)}; it cannot be stacked")
+    if not _decoder_available(first.transfer_syntax):
+        from pydicom.uid import UID
+
+        raise NsclcFormatError(first.path, _decode_problem(first.transfer_syntax, RuntimeError(
+            f"no installed decoder for {UID(first.transfer_syntax).name}")))
+    if first.pixel_spacing is None:
+        warnings.append(f"{first.path.name}: no PixelSpacing in series {label}; 1 mm is assumed, "
+                        "so sizes shown are in pixels, not mm")
+        row_spacing, column_spacing = 1.0, 1.0
+    else:
+        row_spacing, column_spacing = first.pixel_spacing
+    thickness = _number(first.header.get("SpacingBetweenSlices"), _number(first.header.get("SliceThickness"), 1.0))
+    z_spacing, gap_warnings = spacing_along_normal(positions, label, thickness)
+    warnings += gap_warnings
+
+    factor, units = 1.0, ("HU" if series.modality == "CT" else "")
+    metadata: dict[str, Any] = {}
+    if series.modality == "PT":
+        units = "Bq/ml"
+        if pet_units == "suv":
+            factor_or_none, why = suv_bw_factor(first.header)
+            if factor_or_none is None:
+                warnings.append(f"{label}: SUV cannot be computed ({why}); PET values are in Bq/ml")
+            else:
+                factor, units = factor_or_none, "SUVbw"
+                metadata["suv_bw_factor"] = factor_or_none
+    rescaled = [(s.slope * factor, s.intercept * factor) for s in slices]
+    dtype = _pixel_dtype(slices, rescaled)
+    nbytes = len(slices) * first.rows * first.columns * dtype.itemsize
+    lazy = nbytes > LAZY_BYTES if lazy is None else lazy
+    data = _volume(slices, factor, dtype, lazy)
+
+    orientation = first.orientation if first.orientation is not None else np.array([1.0, 0, 0, 0, 1, 0])
+    position = first.position if first.position is not None else np.zeros(3)
+    origin = (
+        float(positions[0]) if positions is not None else float(position @ slice_normal(orientation)),
+        float(position @ orientation[3:]),
+        float(position @ orientation[:3]),
+    )
+    preset = default_window(series.modality) if units != "Bq/ml" else None
+    metadata.update(
+        modality=series.modality,
+        units=units,
+        patient_id=series.patient_id,
+        study_uid=series.study_uid,
+        study_description=series.study_description,
+        study_date=series.study_date,
+        series_uid=series.uid,
+        series_description=series.series_description,
+        series_number=series.series_number,
+        frame_of_reference=series.frame_of_reference,
+        sop_instance_uids=series.sop_instance_uids,
+        files=[str(s.path) for s in slices],
+        slice_positions=None if positions is None else positions.tolist(),
+        orientation=orientation.tolist(),
+        transfer_syntax=first.transfer_syntax,
+        lazy=bool(lazy),
+    )
+    if preset is not None:
+        metadata["window"] = {"name": preset, "width": WINDOW_PRESETS[preset][0], "level": WINDOW_PRESETS[preset][1]}
+        metadata["contrast_limits"] = contrast_limits(preset)
+    metadata["colormap"] = "inferno" if series.modality == "PT" else "gray"
+    image = ImageRef(
+        path=str(series.folder or first.path.parent),
+        shape=tuple(int(n) for n in data.shape),
+        pixel_size=(z_spacing, row_spacing, column_spacing),
+        unit="mm",
+        origin=origin,
+        data=data,
+        name=label,
+        metadata=metadata,
+    )
+    return Case(
+        name=label,
+        image=image,
+        provenance=Provenance(
+            source=str(source or series.folder or first.path),
+            format="dicom",
+            reader=__name__,
+            details={"slices": len(slices), "series_uid": series.uid},
+            warnings=warnings,
+        ),
+    )
+
+
+def find_series(path: str | Path) -> tuple[list[SeriesInfo], list[str]]:
+    """Scan a file or folder (any depth) for image series; nothing is decoded.
+
+    Returns the series, ordered by patient, study date, modality and series
+    number, and the warnings about skipped files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NsclcFormatError(path, "no such file or folder")
+    series, warnings = scan_files(_candidate_files(path))
+
+    def key(s: SeriesInfo):
+        number = s.series_number
+        return (s.patient_id, s.study_date, s.study_uid, s.modality, int(number) if number.isdigit() else 0, s.uid)
+
+    return sorted(series, key=key), warnings
+
+
+def read_series(series: Sequence[SeriesInfo], warnings: Sequence[str], source: Path, *, lazy: bool | None = None,
+                pet_units: str = "suv") -> list[Case]:
+    """Cases for scanned series; a series that cannot be read becomes a warning.
+
+    Raises
+    ------
+    NsclcFormatError
+        If no series at all can be read; the message lists why.
+    """
+    cases: list[Case] = []
+    problems = list(warnings)
+    for item in series:
+        try:
+            cases.append(series_to_case(item, lazy=lazy, pet_units=pet_units, source=source))
+        except NsclcFormatError as error:
+            problems.append(f"{Path(error.path).name}: {error.problem}")
+    if not cases:
+        detail = "; ".join(problems) if problems else "no DICOM image file was found"
+        raise NsclcFormatError(source, f"no DICOM image series could be read ({detail})")
+    for case in cases:
+        case.provenance.warnings[:0] = problems
+    return cases
+
+
+def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv") -> list[Case]:
+    """Read every DICOM image series under ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.dcm`` file (its whole series is read when its siblings belong to
+        it), a series folder, a study, patient or collection folder, in the
+        NBIA descriptive or the UID layout.
+    lazy : bool, optional
+        See :func:`series_to_case`.
+    pet_units : {"suv", "bqml"}
+        Units for PET series.
+
+    Returns
+    -------
+    list of Case
+        One per series, images ``(z, y, x)`` in HU (CT) or SUVbw/Bq/ml (PET).
+        Skipped files and geometry problems are in each case's
+        ``provenance.warnings``.
+    """
+    path = Path(path)
+    if path.is_file():
+        series, warnings = find_series(path.parent)
+        chosen = [s for s in series if any(slice_.path == path for slice_ in s.slices)]
+        if not chosen:
+            single, single_warnings = find_series(path)
+            raise NsclcFormatError(path, "is not a DICOM image" + (f" ({single_warnings[0]})" if single_warnings else ""))
+        return read_series(chosen, [], path, lazy=lazy, pet_units=pet_units)
+    series, warnings = find_series(path)
+    return read_series(series, warnings, path, lazy=lazy, pet_units=pet_units)
+
+
+def sniff(path: Path) -> bool:
+    """A DICOM file, or a folder whose first files (or a sub-folder's) are DICOM."""
+    if path.is_file():
+        return _is_dicom_file(path) and path.name.upper() != "DICOMDIR"
+    for depth, (root, dirs, files) in enumerate(os.walk(path)):
+        dirs[:] = sorted(d for d in dirs if d not in ("Annotation", "Annotations", "JPEGImages"))
+        if any(_is_dicom_file(Path(root) / name) for name in sorted(files)[:3]):
+            return True
+        if depth > 8:
+            return False
+    return False
+
+
+FORMAT = FormatSpec(
+    name="dicom",
+    title="DICOM CT/PET series",
+    sniff=sniff,
+    read=read_dicom,
+    write=None,
+    extensions=(".dcm",),
+    priority=20,
+)

@@ -1,0 +1,478 @@
+"""Map the annotation model to napari layer data and back.
+
+This is the only module that knows how napari represents layers. It returns
+plain ``(data, kwargs, layer_type)`` tuples (napari's *LayerDataTuple*) and
+reads ``(data, meta, layer_type)`` tuples (what napari hands a writer), so it
+imports napari only for its colormap class, and only when called.
+
+Conventions
+-----------
+* Labels: values are class codes; ``features`` has columns ``index`` and
+  ``class``; colours come from the schema through a ``DirectLabelColormap``.
+* Points and Shapes: ``features["class"]`` holds class names (categorical over
+  the schema) and ``features["source_index"]`` the object's index in the
+  per-object attribute list kept in metadata (-1 for objects added in napari).
+  Face colour follows class.
+* ``scale`` and ``translate`` place every layer in µm (pathology) or mm
+  (radiology), so layers from different files overlay.
+* Everything needed to write a layer back (schema, attributes, document-level
+  fields, image reference, provenance) travels in ``metadata["nsclc"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .model import (
+    BoxSet,
+    Case,
+    ClassInfo,
+    ClassSchema,
+    ImageRef,
+    LabelMask,
+    PointSet,
+    Polygon,
+    PolygonSet,
+    Provenance,
+    color_to_hex,
+    default_color,
+)
+
+__all__ = [
+    "case_to_layers",
+    "decode_polygon",
+    "encode_polygon",
+    "layer_data_to_case",
+    "layer_to_model",
+    "model_to_layer",
+]
+
+LayerDataTuple = tuple[Any, dict, str]
+TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+METADATA_KEY = "nsclc"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _placement(image: ImageRef, ndim: int) -> dict:
+    """``scale`` and ``translate`` for a layer of ``ndim`` spatial dims on ``image``."""
+    scale = tuple(image.pixel_size)[-ndim:]
+    origin = tuple(image.origin)[-ndim:]
+    scale = (1.0,) * (ndim - len(scale)) + scale
+    origin = (0.0,) * (ndim - len(origin)) + origin
+    return {"scale": scale, "translate": origin}
+
+
+def _image_without_pixels(image: ImageRef) -> ImageRef:
+    return replace(image, data=None)
+
+
+def _metadata(kind: str, schema: ClassSchema | None, case: Case, attributes=None, extra=None) -> dict:
+    return {
+        METADATA_KEY: {
+            "kind": kind,
+            "schema": schema,
+            "attributes": list(attributes) if attributes is not None else [],
+            "image": _image_without_pixels(case.image),
+            "provenance": case.provenance,
+            "document": case.document,
+            "case_name": case.name,
+            "extra": dict(extra or {}),
+        }
+    }
+
+
+def class_color_map(schema: ClassSchema, class_names: Sequence[str] = ()) -> dict[str, tuple]:
+    """Colour per class name: the schema's, then stable defaults for names it lacks."""
+    colors = {info.name: info.color for info in schema.classes}
+    for i, name in enumerate(dict.fromkeys(n for n in class_names if n not in colors)):
+        colors[name] = default_color(len(schema.classes) + i + 1)
+    return colors
+
+
+def _class_features(objects, attributes_len: int) -> pd.DataFrame:
+    names = [str(n) for n in objects.classes]
+    categories = list(dict.fromkeys([*objects.schema.names, *names]))
+    features = pd.DataFrame(
+        {
+            "class": pd.Categorical(names, categories=categories),
+            "source_index": np.arange(attributes_len, dtype=np.int64),
+        }
+    )
+    for level, mapping in objects.schema.hierarchy.items():
+        features[f"class_{level}"] = [mapping.get(n, n) for n in names]
+    return features
+
+
+def _object_kwargs(objects, case: Case, kind: str, ndim: int, extra=None) -> dict:
+    features = _class_features(objects, len(objects))
+    colors = class_color_map(objects.schema, list(features["class"].cat.categories))
+    return {
+        "name": objects.name,
+        "features": features,
+        "face_color": "class",
+        "face_color_cycle": colors,
+        "metadata": _metadata(kind, objects.schema, case, objects.attributes, extra),
+        **_placement(case.image, ndim),
+    }
+
+
+# --------------------------------------------------------------------------- polygons with holes
+
+
+def encode_polygon(polygon: Polygon) -> np.ndarray:
+    """One napari polygon vertex array for a polygon with holes.
+
+    napari draws holes as rings embedded in the outer ring: the path walks the
+    exterior, returns to its first vertex, then for each hole walks the closed
+    hole and returns to the exterior's first vertex. Edges walked twice (the
+    bridges) are not drawn.
+
+    Returns
+    -------
+    ndarray of float, shape (K, D)
+    """
+    if not polygon.holes:
+        return polygon.exterior
+    anchor = polygon.exterior[:1]
+    parts = [polygon.exterior, anchor]
+    for hole in polygon.holes:
+        parts += [hole, hole[:1], anchor]
+    return np.concatenate(parts, axis=0)
+
+
+def decode_polygon(vertices: np.ndarray, kind: str = "polygon") -> Polygon:
+    """Invert :func:`encode_polygon`: split at the returns to the first vertex."""
+    vertices = np.asarray(vertices, dtype=float)
+    returns = np.flatnonzero(np.all(vertices[1:] == vertices[0], axis=1)) + 1
+    if len(returns) == 0:
+        return Polygon(vertices, kind=kind)
+    exterior = vertices[: returns[0]]
+    holes = []
+    for start, stop in zip(returns[:-1], returns[1:], strict=True):
+        ring = vertices[start + 1 : stop]
+        if len(ring) > 1 and np.array_equal(ring[-1], ring[0]):
+            ring = ring[:-1]
+        if len(ring) >= 3:
+            holes.append(ring)
+    return Polygon(exterior, holes, kind=kind)
+
+
+# --------------------------------------------------------------------------- model -> layers
+
+
+def image_to_layer(image: ImageRef) -> LayerDataTuple | None:
+    """An Image layer for ``image``, or ``None`` if the reader has no pixels."""
+    if image.data is None:
+        return None
+    first = image.data[0] if image.multiscale else image.data
+    ndim = first.ndim - (1 if image.rgb else 0)
+    kwargs: dict[str, Any] = {
+        "name": image.name or "image",
+        "rgb": image.rgb,
+        "multiscale": image.multiscale,
+        "metadata": {METADATA_KEY: {"kind": "image", "image": _image_without_pixels(image)}},
+        **_placement(image, ndim),
+    }
+    if "contrast_limits" in image.metadata:
+        kwargs["contrast_limits"] = tuple(image.metadata["contrast_limits"])
+    elif np.dtype(first.dtype) == np.uint8:
+        kwargs["contrast_limits"] = (0, 255)
+    if "window" in image.metadata:
+        width, level = image.metadata["window"]
+        kwargs["contrast_limits"] = (level - width / 2, level + width / 2)
+    if not image.rgb:
+        kwargs["colormap"] = image.metadata.get("colormap", "gray")
+    return (image.data, kwargs, "image")
+
+
+def labels_colormap_dict(schema: ClassSchema, extra_values: Sequence[int] = ()) -> dict:
+    """``{value: RGBA}`` for a ``DirectLabelColormap``; background and unknown values handled."""
+    colors: dict[Any, tuple] = {info.code: info.color for info in schema.classes}
+    for value in extra_values:
+        colors.setdefault(int(value), default_color(int(value)))
+    if schema.background is not None:
+        colors[schema.background] = TRANSPARENT
+    colors[None] = (1.0, 0.0, 1.0, 1.0)  # magenta marks a value nobody defined
+    return colors
+
+
+def mask_to_layer(mask: LabelMask, case: Case) -> LayerDataTuple:
+    """A Labels layer whose values are class codes (or instance ids)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    first = mask.data[0] if mask.multiscale else mask.data
+    if mask.kind == "instance":
+        ids = sorted(mask.instance_classes)
+        classes = [mask.instance_classes[i] for i in ids]
+        features = pd.DataFrame({"index": ids, "class": classes})
+        class_colors = class_color_map(mask.schema, classes)
+        colors: dict[Any, tuple] = {i: class_colors[c] for i, c in zip(ids, classes, strict=True)}
+        colors[0] = TRANSPARENT
+        colors[None] = (1.0, 0.0, 1.0, 1.0)
+    else:
+        features = pd.DataFrame(
+            {"index": [c.code for c in mask.schema.classes], "class": [c.name for c in mask.schema.classes]}
+        )
+        colors = labels_colormap_dict(mask.schema)
+    extra = {"mask_kind": mask.kind, "instance_classes": dict(mask.instance_classes), "mask_attributes": mask.attributes}
+    kwargs = {
+        "name": mask.name,
+        "features": features,
+        "colormap": DirectLabelColormap(color_dict=colors),
+        "multiscale": mask.multiscale,
+        "opacity": 0.6,
+        "metadata": _metadata("mask", mask.schema, case, extra=extra),
+        **_placement(case.image, first.ndim),
+    }
+    return (mask.data, kwargs, "labels")
+
+
+def points_to_layer(points: PointSet, case: Case) -> LayerDataTuple:
+    """A Points layer coloured by class."""
+    kwargs = _object_kwargs(points, case, "points", points.coords.shape[1])
+    kwargs.update(size=points_display_size(case.image), border_width=0.1, border_color="white")
+    return (points.coords, kwargs, "points")
+
+
+def points_display_size(image: ImageRef) -> float:
+    """A point size of ~8 µm (a nucleus) or 8 px when the scale is unknown, in pixels."""
+    if image.unit == "um":
+        return max(4.0, 8.0 / float(image.pixel_size[-1]))
+    return 8.0
+
+
+def boxes_to_layer(boxes: BoxSet, case: Case) -> LayerDataTuple:
+    """A Shapes layer of rectangles (with their slice index in volumes)."""
+    ndim = 2 if boxes.planes is None else 3
+    kwargs = _object_kwargs(boxes, case, "boxes", ndim)
+    colors = kwargs.pop("face_color_cycle")
+    cycle = shapes_color_cycle(colors, [str(c) for c in boxes.classes])
+    kwargs.update(shape_type="rectangle", edge_color="class", edge_color_cycle=cycle, face_color="transparent", edge_width=2)
+    return (list(boxes.corners()), kwargs, "shapes")
+
+
+def shapes_color_cycle(colors: dict[str, tuple], present: Sequence[str], alpha: float | None = None) -> list[tuple]:
+    """A Shapes colour cycle that gives each class its schema colour.
+
+    napari's Shapes layer accepts only a list as a colour cycle and hands its
+    colours out to the class names present, in sorted order, then to new names
+    as they appear. Ordering the cycle the same way makes each class get its
+    own colour; :func:`apply_class_colors` pins the full map afterwards.
+    """
+    present_sorted = sorted(set(present))
+    order = present_sorted + sorted(n for n in colors if n not in set(present_sorted))
+    cycle = [colors[n] for n in order]
+    if alpha is not None:
+        cycle = [(*c[:3], alpha) for c in cycle]
+    return cycle or [(1.0, 1.0, 0.0, 1.0)]
+
+
+def apply_class_colors(layer) -> None:
+    """Pin a Points or Shapes layer's class -> colour map to its schema's colours.
+
+    Call after classes are added or changed, so that a class never borrows the
+    next colour of napari's cycle.
+    """
+    nsclc = layer.metadata.get(METADATA_KEY) or {}
+    schema = nsclc.get("schema")
+    if schema is None or "class" not in layer.features:
+        return
+    colors = class_color_map(schema, [str(c) for c in layer.features["class"]])
+    if layer._type_string == "points":
+        layer.face_color_cycle = colors
+        layer.face_color = "class"
+    elif layer._type_string == "shapes":
+        layer.edge_color_cycle_map = {k: np.asarray(v) for k, v in colors.items()}
+        if nsclc.get("kind") == "polygons":
+            layer.face_color_cycle_map = {k: np.asarray((*v[:3], 0.25)) for k, v in colors.items()}
+        layer.refresh_colors(update_color_mapping=False)
+
+
+def polygons_to_layer(polygons: PolygonSet, case: Case) -> LayerDataTuple:
+    """A Shapes layer of polygons (holes embedded), rectangles and paths."""
+    shape_types = []
+    data = []
+    for polygon in polygons.polygons:
+        data.append(encode_polygon(polygon))
+        shape_types.append({"rectangle": "rectangle", "path": "path", "ellipse": "ellipse"}.get(polygon.kind, "polygon"))
+    ndim = data[0].shape[1] if data else len(case.image.pixel_size)
+    kwargs = _object_kwargs(polygons, case, "polygons", ndim, extra={"kinds": [p.kind for p in polygons.polygons]})
+    colors = kwargs.pop("face_color_cycle")
+    present = [str(c) for c in polygons.classes]
+    kwargs.update(
+        shape_type=shape_types or "polygon",
+        edge_color="class",
+        edge_color_cycle=shapes_color_cycle(colors, present),
+        face_color="class",
+        face_color_cycle=shapes_color_cycle(colors, present, alpha=0.25),
+        edge_width=2,
+    )
+    return (data, kwargs, "shapes")
+
+
+def model_to_layer(obj, case: Case) -> LayerDataTuple:
+    """Layer data for one mask, point, box or polygon set of ``case``."""
+    if isinstance(obj, LabelMask):
+        return mask_to_layer(obj, case)
+    if isinstance(obj, PointSet):
+        return points_to_layer(obj, case)
+    if isinstance(obj, BoxSet):
+        return boxes_to_layer(obj, case)
+    if isinstance(obj, PolygonSet):
+        return polygons_to_layer(obj, case)
+    raise TypeError(f"not an annotation object: {type(obj).__name__}")
+
+
+def case_to_layers(case: Case) -> list[LayerDataTuple]:
+    """Every layer of a case: image first, then masks, polygons, boxes, points."""
+    layers = []
+    image_layer = image_to_layer(case.image)
+    if image_layer is not None:
+        layers.append(image_layer)
+    for obj in [*case.masks, *case.polygons, *case.boxes, *case.points]:
+        layers.append(model_to_layer(obj, case))
+    return layers
+
+
+# --------------------------------------------------------------------------- layers -> model
+
+
+def _nsclc_meta(meta: dict) -> dict:
+    return (meta.get("metadata") or {}).get(METADATA_KEY) or {}
+
+
+def _schema_for(meta: dict, class_names: Sequence[str]) -> ClassSchema:
+    """The layer's schema, extended with class names the user typed in napari."""
+    schema = _nsclc_meta(meta).get("schema")
+    if schema is None:
+        schema = ClassSchema.from_names(meta.get("name", "classes"), [n for n in class_names if n])
+    missing = [n for n in dict.fromkeys(class_names) if n and n not in schema]
+    if missing:
+        start = max(schema.codes, default=0) + 1
+        schema = schema.with_classes(ClassInfo(start + i, n, default_color(start + i)) for i, n in enumerate(missing))
+    return schema
+
+
+def _objects_from_features(meta: dict, n: int) -> tuple[list[str], list[dict]]:
+    features = meta.get("features")
+    if features is None or len(features) != n:
+        features = pd.DataFrame({"class": [""] * n, "source_index": [-1] * n})
+    classes = ["" if pd.isna(c) else str(c) for c in features.get("class", pd.Series([""] * n))]
+    source_attributes = _nsclc_meta(meta).get("attributes", [])
+    indices = features.get("source_index", pd.Series([-1] * n)).fillna(-1).astype(int).tolist()
+    attributes = [dict(source_attributes[i]) if 0 <= i < len(source_attributes) else {} for i in indices]
+    return classes, attributes
+
+
+def _case_from_meta(meta: dict, name: str) -> Case:
+    nsclc = _nsclc_meta(meta)
+    image = nsclc.get("image")
+    if image is None:
+        scale = tuple(meta.get("scale", (1.0, 1.0)))
+        image = ImageRef(pixel_size=scale, origin=tuple(meta.get("translate", (0.0,) * len(scale))))
+    return Case(
+        name=nsclc.get("case_name", name),
+        image=image,
+        provenance=nsclc.get("provenance") or Provenance(source="", format="napari"),
+        document=nsclc.get("document") or {},
+    )
+
+
+def layer_to_model(data: Any, meta: dict, layer_type: str):
+    """One model object from napari layer data.
+
+    Returns a :class:`LabelMask`, :class:`PointSet`, :class:`BoxSet` or
+    :class:`PolygonSet`, or ``None`` for image layers.
+    """
+    nsclc = _nsclc_meta(meta)
+    name = meta.get("name", layer_type)
+    if layer_type == "labels":
+        extra = nsclc.get("extra", {})
+        features = meta.get("features")
+        schema = nsclc.get("schema")
+        if schema is None:
+            values = sorted(int(v) for v in np.unique(np.asarray(data[0] if meta.get("multiscale") else data)) if v)
+            names = [str(v) for v in values]
+            if features is not None and {"index", "class"} <= set(features.columns):
+                lookup = dict(zip(features["index"].astype(int), features["class"].astype(str), strict=False))
+                names = [lookup.get(v, str(v)) for v in values]
+            schema = ClassSchema(name, tuple(ClassInfo(v, n, default_color(v)) for v, n in zip(values, names, strict=True)))
+        return LabelMask(
+            name=name,
+            data=data,
+            schema=schema,
+            kind=extra.get("mask_kind", "semantic"),
+            instance_classes=dict(extra.get("instance_classes", {})),
+            attributes=dict(extra.get("mask_attributes", {})),
+        )
+    if layer_type == "points":
+        coords = np.asarray(data, dtype=float)
+        classes, attributes = _objects_from_features(meta, len(coords))
+        return PointSet(name, coords, classes, _schema_for(meta, classes), attributes)
+    if layer_type == "shapes":
+        shapes = list(data)
+        classes, attributes = _objects_from_features(meta, len(shapes))
+        schema = _schema_for(meta, classes)
+        shape_types = meta.get("shape_type") or ["polygon"] * len(shapes)
+        if nsclc.get("kind") == "boxes":
+            return _shapes_to_boxes(name, shapes, classes, schema, attributes)
+        polygons = [decode_polygon(vertices, _kind_of(t)) for vertices, t in zip(shapes, shape_types, strict=True)]
+        return PolygonSet(name, polygons, classes, schema, attributes)
+    return None
+
+
+def _kind_of(shape_type: str) -> str:
+    return {"rectangle": "rectangle", "path": "path", "line": "path", "ellipse": "ellipse"}.get(shape_type, "polygon")
+
+
+def _shapes_to_boxes(name, shapes, classes, schema, attributes) -> BoxSet:
+    bounds = np.zeros((len(shapes), 4))
+    planes = None
+    if shapes and np.asarray(shapes[0]).shape[1] == 3:
+        planes = np.array([int(round(np.asarray(s)[0, 0])) for s in shapes])
+    for i, vertices in enumerate(shapes):
+        yx = np.asarray(vertices, dtype=float)[:, -2:]
+        bounds[i] = (*yx.min(axis=0), *yx.max(axis=0))
+    return BoxSet(name, bounds, classes, schema, attributes, planes=planes)
+
+
+def layer_data_to_case(layer_data: Sequence[tuple[Any, dict, str]], name: str = "") -> Case:
+    """A :class:`Case` from napari layer data, as napari passes it to writers.
+
+    The image reference, provenance and document-level fields are taken from
+    the first layer that carries them, so that writers can return what the
+    source file held.
+    """
+    case = None
+    for data, meta, layer_type in layer_data:
+        if case is None and _nsclc_meta(meta).get("kind") not in (None, "image"):
+            case = _case_from_meta(meta, name)
+    if case is None:
+        case = _case_from_meta(layer_data[0][1] if layer_data else {}, name)
+    for data, meta, layer_type in layer_data:
+        obj = layer_to_model(data, meta, layer_type)
+        if isinstance(obj, LabelMask):
+            case.masks.append(obj)
+        elif isinstance(obj, PointSet):
+            case.points.append(obj)
+        elif isinstance(obj, BoxSet):
+            case.boxes.append(obj)
+        elif isinstance(obj, PolygonSet):
+            case.polygons.append(obj)
+        elif layer_type == "image" and case.image.data is None:
+            image = _nsclc_meta(meta).get("image")
+            if image is not None:
+                case.image = replace(image, data=data)
+    return case
+
+
+def legend(schema: ClassSchema) -> list[tuple[int, str, str]]:
+    """``(code, name, "#rrggbb")`` per class, for widgets and docs."""
+    return [(c.code, c.name, color_to_hex(c.color)) for c in schema.classes]
