@@ -91,6 +91,9 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     ring_pixels : ndarray of int, shape (R, 2)
         One ``(row, col)`` pixel of the region each ring bounds, to tell
         which connected component a ring belongs to.
+    ring_areas : ndarray of float, shape (R,)
+        Signed area of each ring in pixels² (:func:`polygon_area`): positive
+        for exteriors, negative for holes.
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import depth_first_order
@@ -99,22 +102,23 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     if labels.ndim != 2:
         raise ValueError(f"expected a 2-D label image, got shape {labels.shape}")
     height, width = labels.shape
-    empty = ([], np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+    empty = ([], np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0))
     if labels.size == 0:
         return empty
-    values = labels.astype(np.int64, copy=False)
-    sentinel = int(values.min()) - 1
+    values, sentinel = _with_free_value(labels)
     padded = np.pad(values, 1, constant_values=sentinel)
 
     # Grid point (i, j) sits between padded pixels TL=(i, j), TR=(i, j+1),
     # BL=(i+1, j), BR=(i+1, j+1), i.e. at pixel coordinate (i - 0.5, j - 0.5).
     tl, tr = padded[:-1, :-1], padded[:-1, 1:]
     bl, br = padded[1:, :-1], padded[1:, 1:]
-    busy = (tl != tr) | (tl != bl) | (tl != br)
-    rows, cols = np.nonzero(busy)
+    busy = tl != tr
+    busy |= tl != bl
+    busy |= tl != br
+    rows, cols = np.divmod(np.flatnonzero(busy), busy.shape[1])
     if rows.size == 0:
         return empty
-    quad = np.stack([tl[rows, cols], tr[rows, cols], bl[rows, cols], br[rows, cols]], axis=1)
+    quad = np.stack([tl[rows, cols], tr[rows, cols], bl[rows, cols], br[rows, cols]], axis=1).astype(np.int64)
 
     # One (point, owner) pair per distinct value among the four pixels.
     same = quad[:, :, None] == quad[:, None, :]  # (n, owner k, pixel m)
@@ -179,12 +183,32 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
 
     coords = np.stack([node_i[walk] - 0.5, node_j[walk] - 0.5], axis=1)
     rings = np.split(coords, bounds[1:])
+    # Shoelace areas of all rings at once: each vertex times the next one in its ring.
+    following = np.arange(1, len(walk) + 1)
+    following[np.append(bounds[1:], len(walk)) - 1] = bounds
+    y, x = coords[:, 0], coords[:, 1]
+    ring_areas = 0.5 * np.add.reduceat(x * y[following] - x[following] * y, bounds)
     first_nodes = walk[bounds]
     ring_values = node_owner[first_nodes]
     # The pixel on the right of each ring's first outgoing edge belongs to its region.
     side = np.array([[0, 0], [0, -1], [-1, -1], [-1, 0]], dtype=np.int64)  # E, S, W, N
     ring_pixels = np.stack([node_i[first_nodes], node_j[first_nodes]], axis=1) + side[node_out[first_nodes]]
-    return rings, ring_values, ring_pixels
+    return rings, ring_values, ring_pixels, ring_areas
+
+
+def _with_free_value(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """``labels`` (cast only when needed) and a value it does not contain, for padding."""
+    if labels.dtype == bool:
+        labels = labels.view(np.uint8)
+    if labels.dtype.kind not in "iu":
+        labels = labels.astype(np.int64)
+    high, low = int(labels.max()), int(labels.min())
+    info = np.iinfo(labels.dtype)
+    if high < info.max:
+        return labels, high + 1
+    if low > info.min:
+        return labels, low - 1
+    return labels.astype(np.int64), low - 1
 
 
 def polygon_area(ring: np.ndarray) -> float:
@@ -197,34 +221,56 @@ def polygon_area(ring: np.ndarray) -> float:
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
 
-def _component_labels(labels: np.ndarray, ignore: Sequence[int]) -> np.ndarray:
-    from skimage.measure import label
+def _group_rings(labels, ignore) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
+    """Rings grouped into regions: ``[(value, exterior, holes, pixel count), ...]``.
 
-    labels = np.asarray(labels)
-    if len(ignore):
-        components = label(labels, connectivity=2, background=ignore[0])
-        if len(ignore) > 1:
-            components[np.isin(labels, np.asarray(ignore))] = 0
-        return components
-    values = labels.astype(np.int64)
-    return label(values, connectivity=2, background=int(values.min()) - 1)
+    Regions come in row-major order of their first pixel. Each hole goes to
+    the smallest exterior of the same value that contains its region's
+    pixel, so islands nested inside holes are told apart from their host.
+    """
+    import shapely
 
-
-def _group_rings(labels, ignore):
-    """Rings grouped per connected component: ``{component: (value, exterior, holes)}``."""
-    rings, ring_values, ring_pixels = trace_labels(labels, ignore)
+    rings, ring_values, ring_pixels, areas = trace_labels(labels, ignore)
     if not rings:
-        return {}
-    components = _component_labels(labels, ignore)
-    ring_components = components[ring_pixels[:, 0], ring_pixels[:, 1]]
-    grouped: dict[int, tuple[int, np.ndarray | None, list[np.ndarray]]] = {}
-    for ring, value, component in zip(rings, ring_values.tolist(), ring_components.tolist(), strict=True):
-        _, exterior, holes = grouped.setdefault(component, (value, None, []))
-        if polygon_area(ring) > 0:
-            grouped[component] = (value, ring, holes)
-        else:
-            holes.append(ring)
-    return dict(sorted(grouped.items()))
+        return []
+    is_exterior = areas > 0
+    exterior_ids = np.flatnonzero(is_exterior)
+    hole_ids = np.flatnonzero(~is_exterior)
+    # Sort regions by their top-left vertex, which is the top-left corner of their first pixel.
+    corner = np.array([_lexicographic_min(rings[k]) for k in exterior_ids]).reshape(-1, 2)
+    exterior_ids = exterior_ids[np.lexsort((corner[:, 1], corner[:, 0]))]
+    holes_of: dict[int, list[np.ndarray]] = {int(k): [] for k in exterior_ids}
+    hole_area: dict[int, float] = {int(k): 0.0 for k in exterior_ids}
+    if hole_ids.size:
+        shell_coords = [rings[k][:, ::-1] for k in exterior_ids]
+        shells = shapely.polygons(
+            shapely.linearrings(
+                np.concatenate(shell_coords),
+                indices=np.repeat(np.arange(len(shell_coords)), [len(c) for c in shell_coords]),
+            )
+        )
+        tree = shapely.STRtree(shells)
+        probes = shapely.points(ring_pixels[hole_ids][:, ::-1].astype(float))
+        hole_pos, shell_pos = tree.query(probes, predicate="within")
+        hole_k, shell_k = hole_ids[hole_pos], exterior_ids[shell_pos]
+        same_value = ring_values[hole_k] == ring_values[shell_k]
+        hole_k, shell_k = hole_k[same_value], shell_k[same_value]
+        # The innermost candidate (smallest area) is the region the hole belongs to.
+        order = np.lexsort((areas[shell_k], hole_k))
+        hole_k, shell_k = hole_k[order], shell_k[order]
+        first = np.ones(len(hole_k), bool)
+        first[1:] = hole_k[1:] != hole_k[:-1]
+        for hole, shell in zip(hole_k[first].tolist(), shell_k[first].tolist(), strict=True):
+            holes_of[shell].append(rings[hole])
+            hole_area[shell] += areas[hole]
+    return [
+        (int(ring_values[k]), rings[k], holes_of[int(k)], round(areas[k] + hole_area[int(k)])) for k in exterior_ids
+    ]
+
+
+def _lexicographic_min(ring: np.ndarray) -> np.ndarray:
+    top = ring[:, 0].min()
+    return np.array([top, ring[ring[:, 0] == top, 1].min()])
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[Polygon]:
@@ -244,8 +290,7 @@ def mask_to_polygons(mask: np.ndarray) -> list[Polygon]:
         ``mask``.
     """
     binary = np.asarray(mask).astype(bool, copy=False).view(np.uint8)
-    grouped = _group_rings(binary, ignore=(0,))
-    return [Polygon(exterior, holes) for _, exterior, holes in grouped.values()]
+    return [Polygon(exterior, holes) for _, exterior, holes, _ in _group_rings(binary, ignore=(0,))]
 
 
 def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "instances") -> PolygonSet:
@@ -272,24 +317,14 @@ def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "in
     """
     labels = np.asarray(labels)
     ignore = () if schema.background is None else (schema.background,)
-    grouped = _group_rings(labels, ignore)
-    if not grouped:
-        return PolygonSet(name, [], [], schema)
-    from scipy import ndimage
-
-    components = _component_labels(labels, ignore)
-    ids = np.fromiter(grouped, dtype=np.int64)
-    areas = ndimage.sum_labels(np.ones_like(components, dtype=np.int64), components, ids).astype(np.int64)
-    slices = ndimage.find_objects(components)
     known = set(schema.codes)
     polygons, classes, attributes = [], [], []
-    for component, area in zip(ids.tolist(), areas.tolist(), strict=True):
-        value, exterior, holes = grouped[component]
-        rows, cols = slices[component - 1]
+    for value, exterior, holes, area in _group_rings(labels, ignore):
+        (y0, x0), (y1, x1) = exterior.min(axis=0), exterior.max(axis=0)
         polygons.append(Polygon(exterior, holes))
         classes.append(schema.name_of(value) if value in known else f"<value {value}>")
         attributes.append(
-            {"area": int(area), "bbox": [cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start]}
+            {"area": area, "bbox": [round(x0 + 0.5), round(y0 + 0.5), round(x1 - x0), round(y1 - y0)]}
         )
     return PolygonSet(name, polygons, classes, schema, attributes)
 

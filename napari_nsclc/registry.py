@@ -110,8 +110,11 @@ def read(path: str | Path, format: str | None = None) -> list[Case]:
         return spec.read(Path(path))
     except NsclcFormatError:
         raise
-    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError) as error:
-        raise NsclcFormatError(path, f"cannot be read as {spec.title}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - user files fail in library-specific ways
+        # Parsers raise their own exception types (PIL, h5py, defusedxml, pydicom,
+        # struct); the user needs the file and the reason, not a traceback.
+        reason = str(error) or type(error).__name__
+        raise NsclcFormatError(path, f"cannot be read as {spec.title}: {reason}") from error
 
 
 def write(cases: Sequence[Case], path: str | Path, format: str, **options) -> list[Path]:

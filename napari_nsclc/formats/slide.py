@@ -37,6 +37,8 @@ __all__ = [
     "is_slide",
     "open_pyramid",
     "read_slide",
+    "reference_image",
+    "slide_next_to",
 ]
 
 #: Names a slide file may end with; checked lowercase.
@@ -429,6 +431,41 @@ def _attach_mask(case: Case, mask_path: Path) -> None:
         return
     case.masks.append(_mask_from_levels(levels, mask_path, info))
     case.provenance.details.setdefault("mask_files", []).append(str(mask_path))
+
+
+def slide_next_to(annotation_path: str | Path) -> Path | None:
+    """The same-named slide next to an annotation file (``a.xml`` -> ``a.svs``, ``a.tif`` ...), or None."""
+    annotation_path = Path(annotation_path)
+    for suffix in (*SLIDE_SUFFIXES, *GENERIC_TIFF_SUFFIXES):
+        candidate = annotation_path.with_name(annotation_path.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def reference_image(annotation_path: str | Path) -> ImageRef:
+    """Where annotations in level-0 pixels sit in the world, without reading any pixels.
+
+    When a same-named slide lies next to ``annotation_path`` its level-0
+    shape and pixel size are used, so annotations opened on their own land
+    on the slide layer. Otherwise pixels are the unit.
+    """
+    slide_path = slide_next_to(annotation_path)
+    if slide_path is None:
+        return ImageRef(path=None, pixel_size=(1.0, 1.0), unit="px")
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(slide_path) as tif:
+            first = tif.pages.first
+            mpp, source = slide_pixel_size(tif, first)
+            shape = (int(first.imagelength), int(first.imagewidth))
+    except Exception:  # an unreadable neighbour must not stop the annotations from opening
+        return ImageRef(path=None, pixel_size=(1.0, 1.0), unit="px")
+    if mpp is None:
+        return ImageRef(path=str(slide_path), shape=shape, pixel_size=(1.0, 1.0), unit="px", name=_stem(slide_path))
+    return ImageRef(path=str(slide_path), shape=shape, pixel_size=(mpp, mpp), unit="um", name=_stem(slide_path),
+                    metadata={"mpp_source": source})
 
 
 def read_slide(path: str | Path, *, companions: bool = True) -> list[Case]:

@@ -1,0 +1,41 @@
+"""The model, formats and datasets are plain Python: no napari, no Qt."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pkgutil
+import subprocess
+import sys
+
+import napari_nsclc.datasets
+import napari_nsclc.formats
+
+HEADLESS_MODULES = [
+    "napari_nsclc.model",
+    "napari_nsclc.registry",
+    "napari_nsclc._atomic",
+    "napari_nsclc.cli",
+    "napari_nsclc.testing",
+    *[f"napari_nsclc.formats.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.formats.__path__)],
+    *[f"napari_nsclc.datasets.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.datasets.__path__)],
+    *[f"napari_nsclc.{name}" for name in ("geometry", "rle") if importlib.util.find_spec(f"napari_nsclc.{name}")],
+]
+
+GUI_PREFIXES = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy", "magicgui")
+
+
+def test_model_formats_and_datasets_load_no_gui_module():
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {HEADLESS_MODULES!r}: importlib.import_module(name)\n"
+        "from napari_nsclc import registry, testing\n"
+        "registry.all_formats(); testing.all_builders()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    gui = [m for m in loaded if m.split(".")[0] in GUI_PREFIXES and not m.startswith("napari_nsclc")]
+    assert gui == []
+    # the check is only meaningful if the modules really were imported
+    assert set(HEADLESS_MODULES) <= set(loaded)
+    assert len(HEADLESS_MODULES) > 5
