@@ -22,6 +22,7 @@ pixel or per vertex.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,6 +69,15 @@ def _turn_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _TURN_COUNT, _TURN_IN, _TURN_OUT = _turn_tables()
 
 
+class _Rings(NamedTuple):
+    rings: list
+    values: np.ndarray
+    pixels: np.ndarray
+    areas: np.ndarray
+    first_vertex: np.ndarray  # (R, 2): top-most, then left-most vertex
+    bounds: np.ndarray  # (R, 4): ymin, xmin, ymax, xmax
+
+
 def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     """Trace the boundary rings of every region of a label image.
 
@@ -95,6 +105,11 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
         Signed area of each ring in pixels² (:func:`polygon_area`): positive
         for exteriors, negative for holes.
     """
+    traced = _trace(labels, ignore)
+    return traced.rings, traced.values, traced.pixels, traced.areas
+
+
+def _trace(labels: np.ndarray, ignore: Sequence[int]) -> _Rings:
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import depth_first_order
 
@@ -102,11 +117,10 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     if labels.ndim != 2:
         raise ValueError(f"expected a 2-D label image, got shape {labels.shape}")
     height, width = labels.shape
-    empty = ([], np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0))
+    empty = _Rings([], np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 4)))
     if labels.size == 0:
         return empty
-    values, sentinel = _with_free_value(labels)
-    padded = np.pad(values, 1, constant_values=sentinel)
+    padded, sentinel = _padded_with_free_value(labels, ignore)
 
     # Grid point (i, j) sits between padded pixels TL=(i, j), TR=(i, j+1),
     # BL=(i+1, j), BR=(i+1, j+1), i.e. at pixel coordinate (i - 0.5, j - 0.5).
@@ -118,18 +132,23 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     rows, cols = np.divmod(np.flatnonzero(busy), busy.shape[1])
     if rows.size == 0:
         return empty
-    quad = np.stack([tl[rows, cols], tr[rows, cols], bl[rows, cols], br[rows, cols]], axis=1).astype(np.int64)
+    flat = rows * padded.shape[1] + cols
+    stride = padded.shape[1]
+    quad = np.stack([padded.ravel()[flat + offset] for offset in (0, 1, stride, stride + 1)], axis=1)
 
-    # One (point, owner) pair per distinct value among the four pixels.
+    # One (point, owner) pair per distinct value among the four pixels; the
+    # owner's configuration has bit m set where pixel m holds the owner's value.
     same = quad[:, :, None] == quad[:, None, :]  # (n, owner k, pixel m)
-    configs = (same * np.array([1, 2, 4, 8])[None, None, :]).sum(axis=2)  # (n, 4)
-    first = np.ones((len(quad), 4), bool)
-    for k in range(1, 4):
-        first[:, k] = ~same[:, k, :k].any(axis=1)
-    skip = np.isin(quad, np.asarray([sentinel, *ignore], dtype=np.int64))
-    point_index, owner_pos = np.nonzero(first & ~skip)
+    packed = np.ascontiguousarray(same).view(np.uint32)[:, :, 0]  # the 4 bools as one little-endian word
+    configs = (packed & 1) | (packed >> 7 & 2) | (packed >> 14 & 4) | (packed >> 21 & 8)  # (n, 4)
+    keep = ~np.isin(quad, np.asarray([sentinel, *ignore]))
+    keep[:, 1] &= ~same[:, 1, 0]
+    keep[:, 2] &= ~(same[:, 2, 0] | same[:, 2, 1])
+    keep[:, 3] &= ~(same[:, 3, 0] | same[:, 3, 1] | same[:, 3, 2])
+    keep &= _TURN_COUNT[configs] > 0
+    point_index, owner_pos = np.divmod(np.flatnonzero(keep), 4)
     config = configs[point_index, owner_pos]
-    owner = quad[point_index, owner_pos]
+    owner = quad[point_index, owner_pos].astype(np.int64)
 
     # Nodes: corners where the boundary turns; saddles give two nodes.
     n_turns = _TURN_COUNT[config]
@@ -147,7 +166,9 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
 
     # Successor: the nearest node along the outgoing direction, on the same
     # grid line and with the same owner, that is entered in that direction.
-    owner_rank = np.unique(node_owner, return_inverse=True)[1].astype(np.int64)
+    owner_rank = node_owner - node_owner.min()
+    if owner_rank.max() >= 2**20:
+        owner_rank = np.unique(node_owner, return_inverse=True)[1].astype(np.int64)
     line_len = np.int64(max(height, width) + 3)
     lines = np.int64(max(height, width) + 3)
     successor = np.empty(n_nodes, np.int64)
@@ -166,17 +187,22 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
             pos = np.searchsorted(sorted_keys, key[sources], side="left") - 1
         successor[sources] = order[pos]
 
-    # Order each ring: a depth-first walk from a virtual root linked to every
-    # node visits each ring completely, in successor order, before the next.
-    root = n_nodes
-    graph = csr_matrix(
-        (
-            np.ones(2 * n_nodes, np.int8),
-            (np.concatenate([np.arange(n_nodes), np.full(n_nodes, root)]), np.concatenate([successor, np.arange(n_nodes)])),
-        ),
-        shape=(n_nodes + 1, n_nodes + 1),
-    )
-    walk = depth_first_order(graph, root, directed=True, return_predecessors=False)[1:]
+    # Order each ring with one depth-first walk over the successor graph plus
+    # a chain of helper nodes t_0 -> t_1 -> ..., where t_v also leads to node
+    # v: the walk goes round each ring completely, in successor order, the
+    # first time it meets one of its nodes. (Helpers are linked in a chain,
+    # not all to one root, because the traversal rescans a node's neighbour
+    # list each time it comes back to it.)
+    # Node v (< n) links to successor[v]; helper n + v links to v and n + v + 1.
+    indptr = np.concatenate([np.arange(n_nodes + 1), n_nodes + 2 * np.arange(1, n_nodes + 1)])
+    indptr[-1] = 3 * n_nodes - 1
+    indices = np.empty(3 * n_nodes - 1, np.int64)
+    indices[:n_nodes] = successor
+    indices[n_nodes::2] = np.arange(n_nodes)
+    indices[n_nodes + 1 :: 2] = np.arange(n_nodes + 1, 2 * n_nodes)
+    graph = csr_matrix((np.ones(len(indices), np.int8), indices, indptr), shape=(2 * n_nodes, 2 * n_nodes))
+    walk = depth_first_order(graph, n_nodes, directed=True, return_predecessors=False)
+    walk = walk[walk < n_nodes]
     starts = np.ones(len(walk), bool)
     starts[1:] = walk[1:] != successor[walk[:-1]]
     bounds = np.flatnonzero(starts)
@@ -188,27 +214,54 @@ def trace_labels(labels: np.ndarray, ignore: Sequence[int] = (0,)):
     following[np.append(bounds[1:], len(walk)) - 1] = bounds
     y, x = coords[:, 0], coords[:, 1]
     ring_areas = 0.5 * np.add.reduceat(x * y[following] - x[following] * y, bounds)
+    ring_of_vertex = np.repeat(np.arange(len(bounds)), np.diff(np.append(bounds, len(walk))))
+    top = np.minimum.reduceat(y, bounds)
+    left_on_top = np.minimum.reduceat(np.where(y == top[ring_of_vertex], x, np.inf), bounds)
+    first_vertex = np.stack([top, left_on_top], axis=1)
+    ring_bounds = np.stack(
+        [top, np.minimum.reduceat(x, bounds), np.maximum.reduceat(y, bounds), np.maximum.reduceat(x, bounds)], axis=1
+    )
     first_nodes = walk[bounds]
     ring_values = node_owner[first_nodes]
     # The pixel on the right of each ring's first outgoing edge belongs to its region.
     side = np.array([[0, 0], [0, -1], [-1, -1], [-1, 0]], dtype=np.int64)  # E, S, W, N
     ring_pixels = np.stack([node_i[first_nodes], node_j[first_nodes]], axis=1) + side[node_out[first_nodes]]
-    return rings, ring_values, ring_pixels, ring_areas
+    return _Rings(rings, ring_values, ring_pixels, ring_areas, first_vertex, ring_bounds)
 
 
-def _with_free_value(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """``labels`` (cast only when needed) and a value it does not contain, for padding."""
+def _padded_with_free_value(labels: np.ndarray, ignore: Sequence[int] = ()) -> tuple[np.ndarray, int]:
+    """``labels`` framed by one pixel of a value that gets no rings, and that value.
+
+    An ignored value (the background) is the cheapest frame: the type stays as
+    it is. Otherwise the frame needs a value no pixel holds.
+    """
     if labels.dtype == bool:
         labels = labels.view(np.uint8)
-    if labels.dtype.kind not in "iu":
-        labels = labels.astype(np.int64)
-    high, low = int(labels.max()), int(labels.min())
-    info = np.iinfo(labels.dtype)
-    if high < info.max:
-        return labels, high + 1
-    if low > info.min:
-        return labels, low - 1
-    return labels.astype(np.int64), low - 1
+    widen = {1: np.int16, 2: np.int32}
+    if labels.dtype.kind in "iu":
+        info = np.iinfo(labels.dtype)
+        usable = [int(v) for v in ignore if info.min <= int(v) <= info.max]
+        if usable:
+            padded = np.full((labels.shape[0] + 2, labels.shape[1] + 2), usable[0], dtype=labels.dtype)
+            padded[1:-1, 1:-1] = labels
+            return padded, usable[0]
+    if labels.dtype.kind in "iu" and labels.dtype.itemsize in widen:
+        # A wider signed type has room for a value no pixel can hold.
+        dtype = np.dtype(widen[labels.dtype.itemsize])
+        sentinel = int(np.iinfo(labels.dtype).min) - 1
+    else:
+        labels = labels.astype(np.int64, copy=False)
+        dtype = labels.dtype
+        high, low = int(labels.max()), int(labels.min())
+        if high < np.iinfo(np.int64).max:
+            sentinel = high + 1
+        elif low > np.iinfo(np.int64).min:
+            sentinel = low - 1
+        else:
+            raise ValueError("a label image using every int64 value cannot be traced")
+    padded = np.full((labels.shape[0] + 2, labels.shape[1] + 2), sentinel, dtype=dtype)
+    padded[1:-1, 1:-1] = labels
+    return padded, sentinel
 
 
 def polygon_area(ring: np.ndarray) -> float:
@@ -222,7 +275,7 @@ def polygon_area(ring: np.ndarray) -> float:
 
 
 def _group_rings(labels, ignore) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
-    """Rings grouped into regions: ``[(value, exterior, holes, pixel count), ...]``.
+    """Rings grouped into regions: ``[(value, exterior, holes, pixel count, (ymin, xmin, ymax, xmax)), ...]``.
 
     Regions come in row-major order of their first pixel. Each hole goes to
     the smallest exterior of the same value that contains its region's
@@ -230,14 +283,15 @@ def _group_rings(labels, ignore) -> list[tuple[int, np.ndarray, list[np.ndarray]
     """
     import shapely
 
-    rings, ring_values, ring_pixels, areas = trace_labels(labels, ignore)
+    traced = _trace(labels, ignore)
+    rings, ring_values, ring_pixels, areas = traced.rings, traced.values, traced.pixels, traced.areas
     if not rings:
         return []
     is_exterior = areas > 0
     exterior_ids = np.flatnonzero(is_exterior)
     hole_ids = np.flatnonzero(~is_exterior)
     # Sort regions by their top-left vertex, which is the top-left corner of their first pixel.
-    corner = np.array([_lexicographic_min(rings[k]) for k in exterior_ids]).reshape(-1, 2)
+    corner = traced.first_vertex[exterior_ids]
     exterior_ids = exterior_ids[np.lexsort((corner[:, 1], corner[:, 0]))]
     holes_of: dict[int, list[np.ndarray]] = {int(k): [] for k in exterior_ids}
     hole_area: dict[int, float] = {int(k): 0.0 for k in exterior_ids}
@@ -249,9 +303,8 @@ def _group_rings(labels, ignore) -> list[tuple[int, np.ndarray, list[np.ndarray]
                 indices=np.repeat(np.arange(len(shell_coords)), [len(c) for c in shell_coords]),
             )
         )
-        tree = shapely.STRtree(shells)
-        probes = shapely.points(ring_pixels[hole_ids][:, ::-1].astype(float))
-        hole_pos, shell_pos = tree.query(probes, predicate="within")
+        probes = shapely.STRtree(shapely.points(ring_pixels[hole_ids][:, ::-1].astype(float)))
+        shell_pos, hole_pos = probes.query(shells, predicate="contains")
         hole_k, shell_k = hole_ids[hole_pos], exterior_ids[shell_pos]
         same_value = ring_values[hole_k] == ring_values[shell_k]
         hole_k, shell_k = hole_k[same_value], shell_k[same_value]
@@ -264,13 +317,9 @@ def _group_rings(labels, ignore) -> list[tuple[int, np.ndarray, list[np.ndarray]
             holes_of[shell].append(rings[hole])
             hole_area[shell] += areas[hole]
     return [
-        (int(ring_values[k]), rings[k], holes_of[int(k)], round(areas[k] + hole_area[int(k)])) for k in exterior_ids
+        (int(ring_values[k]), rings[k], holes_of[int(k)], round(areas[k] + hole_area[int(k)]), traced.bounds[k])
+        for k in exterior_ids
     ]
-
-
-def _lexicographic_min(ring: np.ndarray) -> np.ndarray:
-    top = ring[:, 0].min()
-    return np.array([top, ring[ring[:, 0] == top, 1].min()])
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[Polygon]:
@@ -290,7 +339,7 @@ def mask_to_polygons(mask: np.ndarray) -> list[Polygon]:
         ``mask``.
     """
     binary = np.asarray(mask).astype(bool, copy=False).view(np.uint8)
-    return [Polygon(exterior, holes) for _, exterior, holes, _ in _group_rings(binary, ignore=(0,))]
+    return [Polygon(exterior, holes) for _, exterior, holes, _, _ in _group_rings(binary, ignore=(0,))]
 
 
 def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "instances") -> PolygonSet:
@@ -319,8 +368,7 @@ def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "in
     ignore = () if schema.background is None else (schema.background,)
     known = set(schema.codes)
     polygons, classes, attributes = [], [], []
-    for value, exterior, holes, area in _group_rings(labels, ignore):
-        (y0, x0), (y1, x1) = exterior.min(axis=0), exterior.max(axis=0)
+    for value, exterior, holes, area, (y0, x0, y1, x1) in _group_rings(labels, ignore):
         polygons.append(Polygon(exterior, holes))
         classes.append(schema.name_of(value) if value in known else f"<value {value}>")
         attributes.append(

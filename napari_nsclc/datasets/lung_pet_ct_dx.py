@@ -25,7 +25,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..formats import dicom, voc
 from ..model import BoxSet, Case, ClassInfo, ClassSchema, NsclcFormatError
@@ -141,7 +140,8 @@ def _attach_boxes(case: Case, xml_files: dict[str, Path], used: set[str]) -> Non
     case.document["voc_files"] = files
 
 
-def read_lung_pet_ct_dx(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv") -> list[Case]:
+def read_lung_pet_ct_dx(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv",
+                        progress=None) -> list[Case]:
     """Read series and their tumour boxes from a collection root, patient, study or series folder.
 
     Parameters
@@ -149,7 +149,7 @@ def read_lung_pet_ct_dx(path: str | Path, *, lazy: bool | None = None, pet_units
     path : str or Path
         The collection root, or any folder or ``.dcm`` file inside its
         ``Lung-PET-CT-Dx/`` tree.
-    lazy, pet_units
+    lazy, pet_units, progress
         Passed to :func:`napari_nsclc.formats.dicom.read_dicom`.
 
     Returns
@@ -168,7 +168,7 @@ def read_lung_pet_ct_dx(path: str | Path, *, lazy: bool | None = None, pet_units
     scan_path = path
     if path.resolve() == root and (root / _IMAGES_FOLDER).is_dir():
         scan_path = root / _IMAGES_FOLDER
-    cases = dicom.read_dicom(scan_path, lazy=lazy, pet_units=pet_units)
+    cases = dicom.read_dicom(scan_path, lazy=lazy, pet_units=pet_units, progress=progress)
     by_patient: dict[str, list[Case]] = {}
     for case in cases:
         by_patient.setdefault(case.image.metadata["patient_id"], []).append(case)
@@ -245,7 +245,8 @@ def _sop_uids(folder: Path) -> set[str]:
         if not file.is_file() or not dicom._is_dicom_file(file):
             continue
         try:
-            uids.add(str(pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID))
+            header = pydicom.dcmread(file, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            uids.add(str(header.SOPInstanceUID))
         except Exception:  # an unreadable file is reported when the series is opened
             continue
     return uids
@@ -395,17 +396,6 @@ def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: 
                 if voc.write_text_if_changed(target, voc.read_text(source_file), overwrite):
                     changed.append(target)
     return changed
-
-
-def describe(case: Case) -> dict[str, Any]:
-    """A short summary of a case for the browser and the CLI: boxes per class and annotated slices."""
-    boxes = case.boxes[0] if case.boxes else None
-    return {
-        "series": case.name,
-        "slices": case.image.shape[0] if case.image.shape else 0,
-        "boxes": boxes.counts() if boxes is not None else {},
-        "annotated_slices": sorted(set(boxes.planes.tolist())) if boxes is not None and boxes.planes is not None else [],
-    }
 
 
 FORMAT = FormatSpec(

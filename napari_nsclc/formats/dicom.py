@@ -15,8 +15,9 @@ Each series becomes one :class:`~napari_nsclc.model.Case` whose image is a
 * ``pixel_size`` = (slice spacing, row spacing, column spacing) in mm and
   ``origin`` = the first slice's position, so a CT and a PET of one frame of
   reference overlay although their grids differ;
-* ``metadata["window"]``: the default window preset for the modality (see
-  :data:`WINDOW_PRESETS`) and ``metadata["contrast_limits"]`` derived from it.
+* ``metadata["window"]``: ``(width, level)`` of the default window preset for
+  the modality, named in ``metadata["window_preset"]`` (see
+  :data:`WINDOW_PRESETS`), and ``metadata["contrast_limits"]`` derived from it.
 
 Long series are lazy: one dask chunk per slice, read on first display.
 Uncompressed little-endian slices are read straight from the file at the pixel
@@ -27,9 +28,8 @@ pydicom's decoders (pylibjpeg plugins).
 from __future__ import annotations
 
 import datetime
-import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,7 @@ class SliceInfo:
     pixel_offset: int | None  # file offset of uncompressed pixel data
     pixel_length: int | None
     instance_number: int | None
-    header: Any = field(repr=False, default=None)
+    frame: int = 0  # index of this slice's frame in a multi-frame file
 
 
 @dataclass
@@ -120,6 +120,7 @@ class SeriesInfo:
     frame_of_reference: str = ""
     folder: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    header: Any = field(repr=False, default=None)  # the first header read, for series-level tags
 
     @property
     def sop_instance_uids(self) -> list[str]:
@@ -171,41 +172,56 @@ def _is_dicom_file(path: Path) -> bool:
         return False
 
 
-def _slice_from_header(path: Path, ds) -> SliceInfo:
-    transfer_syntax = str(getattr(ds.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2"))
+def _slice_from_header(path: Path, ds, series_uid: str, template: SliceInfo | None) -> SliceInfo:
+    """What one header says about its slice.
+
+    Fields that cannot differ within a series without breaking it (pixel
+    spacing, bit depth, samples) are copied from ``template``, the series'
+    first slice, which saves most of the header decoding on long series.
+    """
+    meta = getattr(ds, "file_meta", None)
+    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
     raw = ds.get_item(_PIXEL_DATA, keep_deferred=True)
     offset = length = None
     if raw is not None and transfer_syntax in _UNCOMPRESSED_LE and hasattr(raw, "value_tell"):
         offset, length = raw.value_tell, raw.length
     position = _float_list(ds.get("ImagePositionPatient"))
     orientation = _float_list(ds.get("ImageOrientationPatient"))
-    spacing = _float_list(ds.get("PixelSpacing"))
     number = ds.get("InstanceNumber")
+    if template is None:
+        spacing = _float_list(ds.get("PixelSpacing"))
+        bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
+        invariant = dict(
+            pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 and min(spacing) > 0 else None,
+            bits_allocated=bits_allocated,
+            bits_stored=int(ds.get("BitsStored", bits_allocated) or bits_allocated),
+            signed=int(ds.get("PixelRepresentation", 0) or 0) == 1,
+            samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
+            frames=int(_number(ds.get("NumberOfFrames"), 1)),
+        )
+    else:
+        invariant = {key: getattr(template, key) for key in (
+            "pixel_spacing", "bits_allocated", "bits_stored", "signed", "samples_per_pixel", "frames")}
     return SliceInfo(
         path=path,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
-        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        series_uid=series_uid,
         position=np.array(position) if position and len(position) == 3 else None,
         orientation=np.array(orientation) if orientation and len(orientation) == 6 else None,
         rows=int(ds.get("Rows", 0) or 0),
         columns=int(ds.get("Columns", 0) or 0),
-        pixel_spacing=(spacing[0], spacing[1]) if spacing and len(spacing) == 2 and min(spacing) > 0 else None,
         slope=_number(ds.get("RescaleSlope"), 1.0),
         intercept=_number(ds.get("RescaleIntercept"), 0.0),
         transfer_syntax=transfer_syntax,
-        bits_allocated=int(ds.get("BitsAllocated", 16) or 16),
-        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
-        signed=int(ds.get("PixelRepresentation", 0) or 0) == 1,
-        samples_per_pixel=int(ds.get("SamplesPerPixel", 1) or 1),
-        frames=int(_number(ds.get("NumberOfFrames"), 1)),
         pixel_offset=offset,
         pixel_length=length,
         instance_number=int(number) if number not in (None, "") else None,
-        header=ds,
+        **invariant,
     )
 
 
-def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
+def scan_files(paths: Iterable[Path], progress: Callable[[int, int], None] | None = None
+               ) -> tuple[list[SeriesInfo], list[str]]:
     """Read the headers of ``paths`` and group the images by series.
 
     Parameters
@@ -213,6 +229,8 @@ def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
     paths : iterable of Path
         Candidate files. Files that are not DICOM are ignored silently
         unless their name ends in ``.dcm``.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each file, for a progress bar.
 
     Returns
     -------
@@ -227,7 +245,10 @@ def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
 
     by_uid: dict[str, SeriesInfo] = {}
     warnings: list[str] = []
-    for path in paths:
+    paths = list(paths)
+    for done, path in enumerate(paths, 1):
+        if progress is not None:
+            progress(done, len(paths))
         if not _is_dicom_file(path):
             continue
         try:
@@ -244,21 +265,27 @@ def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
             kind = modality or str(ds.get("SOPClassUID", "unknown class"))
             warnings.append(f"{path.name}: a {kind} object with no image; skipped")
             continue
-        info = _slice_from_header(path, ds)
+        series_uid = str(ds.get("SeriesInstanceUID", ""))
+        if not series_uid:
+            warnings.append(f"{path.name}: no SeriesInstanceUID; grouped by its folder")
+            series_uid = f"folder:{path.parent}"
+        series = by_uid.get(series_uid)
+        info = _slice_from_header(path, ds, series_uid, series.slices[0] if series and series.slices else None)
+        if info.samples_per_pixel != 1:
+            warnings.append(f"{path.name}: a colour image (SamplesPerPixel {info.samples_per_pixel}, e.g. a "
+                            "screen capture), not a CT/PET slice; skipped")
+            continue
         if info.pixel_offset is not None and info.pixel_length is not None:
-            if info.pixel_offset + info.pixel_length > path.stat().st_size:
+            size = path.stat().st_size
+            if info.pixel_offset + info.pixel_length > size:
                 warnings.append(
                     f"{path.name}: truncated file: its pixel data needs {info.pixel_length} bytes but only "
-                    f"{max(path.stat().st_size - info.pixel_offset, 0)} are there; slice skipped"
+                    f"{max(size - info.pixel_offset, 0)} are there; slice skipped"
                 )
                 continue
-        if not info.series_uid:
-            warnings.append(f"{path.name}: no SeriesInstanceUID; grouped by its folder")
-            info.series_uid = f"folder:{path.parent}"
-        series = by_uid.get(info.series_uid)
         if series is None:
-            series = by_uid[info.series_uid] = SeriesInfo(
-                uid=info.series_uid,
+            series = by_uid[series_uid] = SeriesInfo(
+                uid=series_uid,
                 slices=[],
                 modality=modality,
                 patient_id=str(ds.get("PatientID", "")),
@@ -269,10 +296,66 @@ def scan_files(paths: Iterable[Path]) -> tuple[list[SeriesInfo], list[str]]:
                 series_number=str(ds.get("SeriesNumber", "")),
                 frame_of_reference=str(ds.get("FrameOfReferenceUID", "")),
                 folder=path.parent,
+                header=ds,
             )
-        series.slices.append(info)
+        series.slices.extend(_frames_of(info, ds) if info.frames > 1 else [info])
     _flag_mixed_folders(by_uid.values(), warnings)
     return list(by_uid.values()), warnings
+
+
+def _frames_of(info: SliceInfo, ds) -> list[SliceInfo]:
+    """One SliceInfo per frame of a multi-frame file, placed by its per-frame position when given."""
+    from dataclasses import replace
+
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    orientation = info.orientation
+    spacing = info.pixel_spacing
+    if shared:
+        plane = shared[0].get("PlaneOrientationSequence")
+        if plane and orientation is None:
+            orientation = np.array(_float_list(plane[0].get("ImageOrientationPatient")) or [1, 0, 0, 0, 1, 0])
+        measures = shared[0].get("PixelMeasuresSequence")
+        if measures and spacing is None:
+            values = _float_list(measures[0].get("PixelSpacing"))
+            spacing = (values[0], values[1]) if values and len(values) == 2 else None
+    step = _number(ds.get("SpacingBetweenSlices"), _number(ds.get("SliceThickness"), 1.0))
+    frames = []
+    for index in range(info.frames):
+        position = None
+        if per_frame and index < len(per_frame) and per_frame[index].get("PlanePositionSequence"):
+            position = _float_list(per_frame[index].PlanePositionSequence[0].get("ImagePositionPatient"))
+        if position is None and info.position is not None and orientation is not None:
+            position = list(info.position + index * step * slice_normal(orientation))
+        frames.append(replace(
+            info, frame=index, frames=info.frames, orientation=orientation, pixel_spacing=spacing,
+            position=np.array(position) if position is not None else None,
+            instance_number=index + 1,
+        ))
+    return frames
+
+
+def split_by_geometry(series: SeriesInfo) -> list[SeriesInfo]:
+    """Split a series whose slices differ in size or orientation (e.g. a localizer among axial slices)."""
+    from dataclasses import replace
+
+    groups: dict[tuple, list[SliceInfo]] = {}
+    for info in series.slices:
+        orientation = None if info.orientation is None else tuple(np.round(info.orientation, 3))
+        groups.setdefault((info.rows, info.columns, orientation), []).append(info)
+    if len(groups) == 1:
+        return [series]
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    label = " ".join(series.series_description.split()) or series.uid
+    warning = (f"series {label}: its slices have {len(groups)} different sizes or orientations "
+               f"(e.g. a localizer); opened as {len(groups)} volumes of {', '.join(str(len(g)) for g in ordered)} "
+               "slices")
+    parts = []
+    for index, slices in enumerate(ordered):
+        suffix = "" if index == 0 else f" (part {index + 1}, {slices[0].rows}x{slices[0].columns})"
+        parts.append(replace(series, slices=slices, series_description=series.series_description + suffix,
+                             warnings=[*series.warnings, warning]))
+    return parts
 
 
 def _flag_mixed_folders(series: Iterable[SeriesInfo], warnings: list[str]) -> None:
@@ -392,24 +475,22 @@ def read_slice_pixels(info: SliceInfo) -> np.ndarray:
     fast = (
         info.pixel_offset is not None
         and info.samples_per_pixel == 1
-        and info.frames == 1
         and info.bits_allocated in (8, 16, 32)
         and not (info.signed and info.bits_stored < info.bits_allocated)
     )
     count = info.rows * info.columns
     if fast:
-        values = np.fromfile(info.path, dtype=_stored_dtype(info), count=count, offset=info.pixel_offset)
+        stored = _stored_dtype(info)
+        offset = info.pixel_offset + info.frame * count * stored.itemsize
+        values = np.fromfile(info.path, dtype=stored, count=count, offset=offset)
         if values.size == count:
             return values.reshape(info.rows, info.columns)
-    import pydicom
+    from pydicom.pixels import pixel_array
 
     try:
-        ds = pydicom.dcmread(info.path)
-        values = ds.pixel_array
+        values = pixel_array(str(info.path), index=info.frame if info.frames > 1 else None)
     except Exception as error:  # pydicom raises many types for missing or failing decoders
         raise NsclcFormatError(info.path, _decode_problem(info.transfer_syntax, error)) from error
-    if values.ndim == 3 and info.samples_per_pixel == 1:
-        values = values[0]
     return values
 
 
@@ -451,18 +532,53 @@ def rescale_slice(info: SliceInfo, factor: float, dtype: np.dtype) -> np.ndarray
 def _volume(slices: list[SliceInfo], factor: float, dtype: np.dtype, lazy: bool):
     shape = (len(slices), slices[0].rows, slices[0].columns)
     if lazy:
-        import dask
         import dask.array as da
+        from dask.base import tokenize
 
-        planes = [
-            da.from_delayed(dask.delayed(rescale_slice)(info, factor, dtype), shape=shape[1:], dtype=dtype)
-            for info in slices
-        ]
-        return da.stack(planes)
+        def load(block_id=None):
+            return rescale_slice(slices[block_id[0]], factor, dtype)[np.newaxis]
+
+        files = [str(info.path) for info in slices]
+        return da.map_blocks(
+            load,
+            chunks=((1,) * shape[0], (shape[1],), (shape[2],)),
+            dtype=dtype,
+            meta=np.empty((0, 0, 0), dtype),
+            name=f"dicom-series-{tokenize(files, factor, str(dtype))}",
+        )
     volume = np.empty(shape, dtype=dtype)
     for index, info in enumerate(slices):
-        volume[index] = rescale_slice(info, factor, dtype)
+        if not _read_into(info, volume[index], factor):
+            volume[index] = rescale_slice(info, factor, dtype)
     return volume
+
+
+def _read_into(info: SliceInfo, out: np.ndarray, factor: float) -> bool:
+    """Read an uncompressed integer slice straight into ``out`` and rescale in place.
+
+    Applies when the stored integers keep their values in ``out``'s dtype
+    (same width; unsigned values below the sign bit), i.e. CT stored as
+    12-bit unsigned or 16-bit signed read into int16 HU. Returns whether it did.
+    """
+    stored = _stored_dtype(info)
+    if (
+        info.pixel_offset is None
+        or info.samples_per_pixel != 1
+        or out.dtype.kind != "i"
+        or factor != 1
+        or stored.itemsize != out.dtype.itemsize
+        or (info.signed and info.bits_stored < info.bits_allocated)
+        or (not info.signed and info.bits_stored >= 8 * stored.itemsize)
+    ):
+        return False
+    buffer = memoryview(out.view(stored)).cast("B")
+    with open(info.path, "rb") as handle:
+        handle.seek(info.pixel_offset + info.frame * len(buffer))
+        if handle.readinto(buffer) != len(buffer):
+            raise NsclcFormatError(info.path, "truncated file: its pixel data ends early")
+    if info.intercept:
+        out += out.dtype.type(info.intercept)
+    return True
 
 
 # --------------------------------------------------------------------------- PET
@@ -584,7 +700,7 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
         row_spacing, column_spacing = 1.0, 1.0
     else:
         row_spacing, column_spacing = first.pixel_spacing
-    thickness = _number(first.header.get("SpacingBetweenSlices"), _number(first.header.get("SliceThickness"), 1.0))
+    thickness = _number(series.header.get("SpacingBetweenSlices"), _number(series.header.get("SliceThickness"), 1.0))
     z_spacing, gap_warnings = spacing_along_normal(positions, label, thickness)
     warnings += gap_warnings
 
@@ -593,7 +709,7 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
     if series.modality == "PT":
         units = "Bq/ml"
         if pet_units == "suv":
-            factor_or_none, why = suv_bw_factor(first.header)
+            factor_or_none, why = suv_bw_factor(series.header)
             if factor_or_none is None:
                 warnings.append(f"{label}: SUV cannot be computed ({why}); PET values are in Bq/ml")
             else:
@@ -632,7 +748,8 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
         lazy=bool(lazy),
     )
     if preset is not None:
-        metadata["window"] = {"name": preset, "width": WINDOW_PRESETS[preset][0], "level": WINDOW_PRESETS[preset][1]}
+        metadata["window"] = WINDOW_PRESETS[preset]
+        metadata["window_preset"] = preset
         metadata["contrast_limits"] = contrast_limits(preset)
     metadata["colormap"] = "inferno" if series.modality == "PT" else "gray"
     image = ImageRef(
@@ -642,7 +759,7 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
         unit="mm",
         origin=origin,
         data=data,
-        name=label,
+        name=" ".join(part for part in (series.modality, " ".join(series.series_description.split())) if part),
         metadata=metadata,
     )
     return Case(
@@ -658,16 +775,19 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
     )
 
 
-def find_series(path: str | Path) -> tuple[list[SeriesInfo], list[str]]:
+def find_series(path: str | Path, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[list[SeriesInfo], list[str]]:
     """Scan a file or folder (any depth) for image series; nothing is decoded.
 
     Returns the series, ordered by patient, study date, modality and series
-    number, and the warnings about skipped files.
+    number, and the warnings about skipped files. ``progress(done, total)``
+    is called per file.
     """
     path = Path(path)
     if not path.exists():
         raise NsclcFormatError(path, "no such file or folder")
-    series, warnings = scan_files(_candidate_files(path))
+    found, warnings = scan_files(_candidate_files(path), progress)
+    series = [part for item in found for part in split_by_geometry(item)]
 
     def key(s: SeriesInfo):
         number = s.series_number
@@ -700,7 +820,8 @@ def read_series(series: Sequence[SeriesInfo], warnings: Sequence[str], source: P
     return cases
 
 
-def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv") -> list[Case]:
+def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv",
+               progress: Callable[[int, int], None] | None = None) -> list[Case]:
     """Read every DICOM image series under ``path``.
 
     Parameters
@@ -713,6 +834,9 @@ def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "
         See :func:`series_to_case`.
     pet_units : {"suv", "bqml"}
         Units for PET series.
+    progress : callable, optional
+        ``progress(done, total)`` while headers are read (pixels of lazy
+        series are read later, slice by slice, as they are shown).
 
     Returns
     -------
@@ -729,7 +853,7 @@ def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "
             single, single_warnings = find_series(path)
             raise NsclcFormatError(path, "is not a DICOM image" + (f" ({single_warnings[0]})" if single_warnings else ""))
         return read_series(chosen, [], path, lazy=lazy, pet_units=pet_units)
-    series, warnings = find_series(path)
+    series, warnings = find_series(path, progress)
     return read_series(series, warnings, path, lazy=lazy, pet_units=pet_units)
 
 

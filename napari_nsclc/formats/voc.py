@@ -449,7 +449,9 @@ def _new_document(header: dict[str, Any]):
     return root
 
 
-def render_voc(objects: Sequence[VocObject], source_text: str | None = None, header: dict[str, Any] | None = None) -> str:
+def render_voc(
+    objects: Sequence[VocObject], source_text: str | None = None, header: dict[str, Any] | None = None
+) -> str:
     """The VOC XML text for ``objects``.
 
     Parameters
@@ -484,15 +486,15 @@ def render_voc(objects: Sequence[VocObject], source_text: str | None = None, hea
     integers = _source_uses_integers(originals) if originals else all(
         float(v).is_integer() for o in objects for v in o.bounds
     )
-    if source_text is not None and _unchanged(objects, originals):
+    usable = [o.attributes["voc_index"] for o in parse_voc(source_text)[1]] if source_text is not None else []
+    if source_text is not None and _unchanged(objects, originals, usable):
         return source_text
 
-    skipped_indices = _indices_without_box(originals)
     chosen = []
     used = set()
     for obj in objects:
         index = obj.attributes.get("voc_index")
-        if isinstance(index, (int, np.integer)) and 0 <= index < len(originals) and index not in used:
+        if isinstance(index, (int, np.integer)) and index in usable and index not in used:
             used.add(int(index))
             element = originals[index]
             name_element = _child(element, "name")
@@ -500,16 +502,18 @@ def render_voc(objects: Sequence[VocObject], source_text: str | None = None, hea
                 name_element.text = obj.name
             _set_box(element, obj.bounds, obj.attributes.get("bndbox", {}), integers)
         else:
-            template = chosen[-1] if chosen else (originals[0] if originals else None)
+            template = chosen[-1] if chosen else (originals[usable[0]] if usable else None)
             element = _new_object(template, obj.name, obj.bounds, integers)
         chosen.append(element)
-    # Objects the reader could not use (no bndbox) are not the user's to delete.
-    for index in sorted(skipped_indices - used):
-        chosen.append(originals[index])
+    # Objects the reader could not use (no or empty bndbox) are not the user's to delete: they stay where they were.
+    for index in sorted(set(range(len(originals))) - set(usable)):
+        chosen.insert(min(index, len(chosen)), originals[index])
 
     insert_at = list(root).index(originals[0]) if originals else len(root)
     separator = root.text or "\n"
     closing = root[-1].tail if len(root) else "\n"
+    if source_text is not None:
+        _mark_empty_pairs(root, source_text)
     for element in originals:
         root.remove(element)
     for offset, element in enumerate(chosen):
@@ -520,16 +524,34 @@ def render_voc(objects: Sequence[VocObject], source_text: str | None = None, hea
             element.tail = separator
     if children:
         children[-1].tail = closing
-    return prefix + ET.tostring(root, encoding="unicode").strip() + suffix
+    text = ET.tostring(root, encoding="unicode").strip().replace(_EMPTY_PAIR, "")
+    return prefix + text + suffix
 
 
-def _indices_without_box(originals) -> set[int]:
-    return {i for i, element in enumerate(originals) if _child(element, "bndbox") is None}
+#: Stands in for the text of elements written ``<a></a>`` so that the
+#: serialiser keeps that form; removed after serialisation.
+_EMPTY_PAIR = "\x00napari-nsclc-empty\x00"
+_START_TAG = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<[?!][^>]*>|<([A-Za-z_][\w.:-]*)(?:\s[^<>]*?)?(/?)>", re.S)
 
 
-def _unchanged(objects: Sequence[VocObject], originals) -> bool:
-    """Whether ``objects`` are exactly the source's objects, unedited."""
-    usable = [i for i in range(len(originals)) if i not in _indices_without_box(originals)]
+def _mark_empty_pairs(root, source_text: str) -> None:
+    """Mark the empty elements the source wrote as ``<a></a>`` rather than ``<a/>``.
+
+    ElementTree forgets which of the two forms a file used; tools differ
+    (CVAT writes ``<folder></folder>``, LabelImg ``<occluded/>``). Start tags
+    are matched to elements in document order.
+    """
+    tags = [match for match in _START_TAG.finditer(source_text) if match.group(1)]
+    elements = list(root.iter())
+    if len(tags) != len(elements):
+        return
+    for element, match in zip(elements, tags, strict=True):
+        if match.group(1) == element.tag and not match.group(2) and not element.text and len(element) == 0:
+            element.text = _EMPTY_PAIR
+
+
+def _unchanged(objects: Sequence[VocObject], originals, usable: list[int]) -> bool:
+    """Whether ``objects`` are exactly the source's usable objects, unedited."""
     if [o.attributes.get("voc_index") for o in objects] != usable:
         return False
     for obj in objects:
@@ -537,12 +559,11 @@ def _unchanged(objects: Sequence[VocObject], originals) -> bool:
         if (_text(element, "name") or "unnamed") != obj.name:
             return False
         box = _child(element, "bndbox")
-        ymin, xmin, ymax, xmax = obj.bounds
         try:
             written = [float(_text(box, key)) for key in ("ymin", "xmin", "ymax", "xmax")]
         except (TypeError, ValueError):
             return False
-        if written != [float(v) for v in (ymin, xmin, ymax, xmax)]:
+        if written != [float(v) for v in obj.bounds]:
             return False
     return True
 
@@ -570,33 +591,46 @@ def boxes_of_case(case: Case) -> list[tuple[VocObject, int | None]]:
     return out
 
 
-def _header_for(case: Case) -> dict[str, Any]:
+def header_for(case: Case, filename: str | None = None) -> dict[str, Any]:
+    """The ``<annotation>`` header fields for a case that has no source XML."""
     header = dict(case.document.get("voc_header") or {})
     image = case.image
     if image.shape is not None and len(image.shape) >= 2:
         header.setdefault("height", image.shape[-2])
         header.setdefault("width", image.shape[-1])
         header.setdefault("depth", 3 if image.rgb else 1)
-    if not header.get("filename"):
+    if filename:
+        header["filename"] = filename
+    elif not header.get("filename"):
         header["filename"] = Path(image.path).name if image.path else f"{case.name}.jpg"
     header.setdefault("folder", "JPEGImages")
     return header
 
 
-def case_to_voc_text(case: Case) -> str:
-    """The VOC XML of one 2-D case (all of its boxes)."""
-    objects = [obj for obj, _ in boxes_of_case(case)]
-    return render_voc(objects, case.document.get("voc_xml"), _header_for(case))
+def case_to_voc_text(case: Case, filename: str | None = None) -> str:
+    """The VOC XML of one 2-D case (all of its boxes).
+
+    ``filename`` names the image in a new document (ignored when the case was
+    read from VOC: its own ``<filename>`` is kept).
+    """
+    pairs = boxes_of_case(case)
+    if any(plane is not None for _, plane in pairs):
+        raise NsclcFormatError(case.provenance.source or case.name,
+                               f"case {case.name!r} has boxes on the slices of a volume; a VOC file holds one 2-D "
+                               "image (save Lung-PET-CT-Dx series with the lung-pet-ct-dx format)")
+    return render_voc([obj for obj, _ in pairs], case.document.get("voc_xml"), header_for(case, filename))
 
 
 def write_voc(cases: Sequence[Case], path: str | Path, *, overwrite: bool = False) -> list[Path]:
-    """Write each case as a VOC XML file.
+    """Write cases as one VOC XML file, or as a VOC detection dataset.
 
     Parameters
     ----------
     cases : sequence of Case
     path : str or Path
-        A ``.xml`` file (one case) or a folder (one ``<case name>.xml`` each).
+        A ``.xml`` file (exactly one case), or a folder: then a dataset with
+        ``Annotations/``, ``JPEGImages/`` and ``ImageSets/Main/`` is written
+        (see :func:`napari_nsclc.datasets.voc_detection.write_voc_detection`).
     overwrite : bool
         Replace existing files. A file whose content would not change is left
         untouched either way.
@@ -607,18 +641,16 @@ def write_voc(cases: Sequence[Case], path: str | Path, *, overwrite: bool = Fals
         The files written.
     """
     path = Path(path)
-    if path.suffix.lower() == ".xml":
-        if len(cases) != 1:
-            raise NsclcFormatError(path, f"one .xml file holds one image, but {len(cases)} cases were given; "
-                                         "give a folder instead")
-        targets = [path]
-    else:
-        targets = [path / f"{case.name}.xml" for case in cases]
-    written = []
-    for case, target in zip(cases, targets, strict=True):
-        if write_text_if_changed(target, case_to_voc_text(case), overwrite):
-            written.append(target)
-    return written
+    if path.suffix.lower() != ".xml":
+        from ..datasets.voc_detection import write_voc_detection
+
+        return write_voc_detection(cases, path, overwrite=overwrite)
+    if len(cases) != 1:
+        raise NsclcFormatError(path, f"one .xml file holds one image, but {len(cases)} cases were given; "
+                                     "give a folder instead")
+    if write_text_if_changed(path, case_to_voc_text(cases[0]), overwrite):
+        return [path]
+    return []
 
 
 def write_text_if_changed(target: Path, text: str, overwrite: bool) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 
@@ -35,7 +36,7 @@ class DatasetBrowser(QWidget):
         """Replace the viewer's layers with dataset ``name``."""
         if name not in self.datasets:
             return
-        items = self.list.findItems(name, 0)
+        items = self.list.findItems(name, Qt.MatchFlag.MatchExactly)
         if items and self.list.currentItem() is not items[0]:
             self.list.blockSignals(True)
             self.list.setCurrentItem(items[0])

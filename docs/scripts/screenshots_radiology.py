@@ -1,0 +1,113 @@
+"""Regenerate the screenshots of docs/lung-pet-ct-dx.md and docs/voc-detection.md from a real napari window.
+
+Run: ``xvfb-run -a .venv/bin/python docs/scripts/screenshots_radiology.py``.
+
+* ``lung-pet-ct-dx-lung-window.png``: the real Lung-PET-CT-Dx patient A0002
+  (TCIA, CC BY 4.0, from ``../shared/samples`` or ``$NSCLC_SAMPLES``), series
+  B40f, on an annotated slice in the lung window, with the DICOM browser dock.
+* ``lung-pet-ct-dx-pet-overlay.png``: the synthetic CT + PET fixture
+  (no patient data), PET in SUV over the CT in the mediastinum window.
+* ``voc-detection.png``: the synthetic VOC detection fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+from napari_nsclc import registry
+from napari_nsclc.layers import image_to_layer
+from napari_nsclc.testing import build
+from napari_nsclc.widgets.dicom_browser import DicomBrowser
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = REPO / "docs" / "images"
+SAMPLES = Path(os.environ.get("NSCLC_SAMPLES", REPO.parent / "shared" / "samples"))
+
+
+def _settle() -> None:
+    """Let Qt draw, and close notification toasts that would cover the image."""
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for _ in range(10):
+        QApplication.processEvents()
+    for widget in QApplication.topLevelWidgets() + [
+        w for top in QApplication.topLevelWidgets() for w in top.findChildren(NapariQtNotification)
+    ]:
+        if isinstance(widget, NapariQtNotification):
+            widget.close()
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+def real_sample_in_lung_window() -> None:
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 860)
+    browser = DicomBrowser(viewer)
+    viewer.window.add_dock_widget(browser, name="DICOM browser", area="right")
+    browser.set_root(SAMPLES / "lung-pet-ct-dx")
+    b40f = next(i for i, row in enumerate(browser.rows) if "B40f" in row.series)
+    browser.open_row(b40f)
+    browser.apply_window("lung")
+    browser.jump(+1)
+    browser.jump(+1)  # the third annotated slice: a well-sized box in the right lung
+    viewer.layers.selection.active = browser.boxes_layer
+    viewer.scale_bar.visible = True
+    viewer.reset_view()
+    _settle()
+    viewer.camera.zoom *= 1.15
+    _settle()
+    viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-lung-window.png"), canvas_only=False)
+    viewer.close()
+
+
+def synthetic_pet_over_ct(folder: Path) -> None:
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1200, 800)
+    root = build("lung-pet-ct-dx", folder)
+    browser = DicomBrowser(viewer)
+    viewer.window.add_dock_widget(browser, name="DICOM browser", area="right")
+    browser.set_root(root)
+    browser.open_row(0)
+    boxes = browser.boxes_layer
+    pet_case = registry.read(next(p for p in root.rglob("*PET WB*") if p.is_dir()))[0]
+    data, kwargs, _ = image_to_layer(pet_case.image)
+    pet = viewer.add_image(data, units="mm", **kwargs)
+    pet.blending = "additive"
+    pet.opacity = 0.6
+    viewer.layers.move(viewer.layers.index(boxes), len(viewer.layers))
+    browser.go_to_plane(5)
+    browser.jump(+1)
+    browser.jump(-1)  # back on plane 5, with the status line updated
+    viewer.scale_bar.visible = True
+    viewer.reset_view()
+    _settle()
+    viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-pet-overlay.png"), canvas_only=False)
+    viewer.close()
+
+
+def voc_dataset(folder: Path) -> None:
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1100, 760)
+    root = build("voc-detection", folder)
+    viewer.open(str(root), plugin="napari-nsclc")
+    viewer.reset_view()
+    _settle()
+    viewer.screenshot(str(IMAGES / "voc-detection.png"), canvas_only=False)
+    viewer.close()
+
+
+def main() -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    real_sample_in_lung_window()
+    with tempfile.TemporaryDirectory() as folder:
+        synthetic_pet_over_ct(Path(folder) / "pet")
+        voc_dataset(Path(folder) / "voc")
+
+
+if __name__ == "__main__":
+    main()

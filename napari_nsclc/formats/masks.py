@@ -1,0 +1,900 @@
+"""Label masks as image files: single-channel PNG/TIFF, palette PNG, RGB-coloured PNG.
+
+Values are class codes and are kept exactly: an 8-bit mask stays ``uint8``, a
+16-bit one ``uint16``. A palette PNG keeps its indices as values and its
+palette as class colours. An RGB-coloured mask is turned into codes with a
+colour table (a schema's colours, or the colours it is read with); a colour
+outside the table is an error that names the file and the colour.
+
+How a mask was encoded travels in :attr:`LabelMask.attributes` (``encoding``,
+``mode``, ``palette``, ``colors``, ``path``), so :func:`write_mask_like`
+writes a corrected mask back exactly as the original was written: a palette
+PNG stays a palette PNG with the same palette, a 0/255 mask stays 0/255.
+
+Pillow's decompression-bomb limit stays on: an image over
+``PIL.Image.MAX_IMAGE_PIXELS`` is refused with a message naming the file.
+
+Also here: :func:`read_image_mask_pair` (any image plus its mask),
+:func:`load_case` (turn a lazily read case into arrays and check its masks)
+and the writers: single-channel PNG/TIFF, and VOC palette PNG +
+``labelmap.txt``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_path, atomic_write_text, refuse_overwrite
+from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance, default_color
+from ..registry import FormatSpec
+
+__all__ = [
+    "FORMAT",
+    "GENERIC_SCHEMA",
+    "VOC_PALETTE",
+    "check_mask",
+    "describe_encoding",
+    "fit_nearest",
+    "lazy_image",
+    "lazy_mask",
+    "load_case",
+    "read_image",
+    "read_image_mask_folders",
+    "read_image_mask_pair",
+    "read_labelmap",
+    "read_mask",
+    "read_mask_file",
+    "schema_from_values",
+    "write_labelmap",
+    "write_mask_file",
+    "write_mask_like",
+    "write_masks",
+]
+
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _voc_palette() -> list[tuple[int, int, int]]:
+    """PASCAL VOC's colour map: bits of the index spread over R, G and B."""
+    palette = []
+    for index in range(256):
+        r = g = b = 0
+        value = index
+        for shift in range(7, -1, -1):
+            r |= (value & 1) << shift
+            g |= (value >> 1 & 1) << shift
+            b |= (value >> 2 & 1) << shift
+            value >>= 3
+        palette.append((r, g, b))
+    return palette
+
+
+#: The 256-colour VOC palette (index 255, "void", is (224, 224, 192)).
+VOC_PALETTE = _voc_palette()
+
+#: A schema for masks whose classes nobody named: 0 is background.
+GENERIC_SCHEMA = ClassSchema("mask", (), background=0)
+
+
+# --------------------------------------------------------------------------- reading pixels
+
+
+def _open_pil(path: Path):
+    """Open with Pillow, the decompression-bomb limit on and escalated to an error."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise NsclcFormatError(
+            path, f"refused: larger than Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS} pixels) ({error})"
+        ) from error
+    except FileNotFoundError as error:
+        raise NsclcFormatError(path, "no such file") from error
+    except OSError as error:
+        raise NsclcFormatError(path, f"not an image Pillow can read ({error})") from error
+
+
+def _load_pil(image, path: Path) -> np.ndarray:
+    try:
+        image.load()
+    except OSError as error:  # "image file is truncated", broken chunks
+        raise NsclcFormatError(path, f"the image data is damaged or truncated ({error})") from error
+    return np.asarray(image)
+
+
+def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
+    """Shape, dtype and mode of an image file without decoding its pixels."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return tuple(page.shape), np.dtype(page.dtype), "tiff"
+    with _open_pil(path) as image:
+        width, height = image.size
+        mode = image.mode
+    channels = {"RGB": 3, "RGBA": 4, "LA": 2, "P": 0, "PA": 2}.get(mode, 0)
+    dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I": np.int32, "F": np.float32}.get(mode, np.uint8)
+    shape = (height, width, channels) if channels else (height, width)
+    return shape, np.dtype(dtype), mode
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Pixels of an image file: ``(H, W)`` grey or ``(H, W, 3|4)`` colour.
+
+    Raises
+    ------
+    NsclcFormatError
+        Naming the file, for a missing, unreadable, truncated or too large image.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            return tifffile.imread(path)
+        except Exception as error:  # noqa: BLE001 - tifffile raises several types
+            raise NsclcFormatError(path, f"not a TIFF tifffile can read ({error})") from error
+    image = _open_pil(path)
+    with image:
+        if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
+            _load_pil(image, path)
+            image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+        return _load_pil(image, path)
+
+
+def read_mask_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Raw mask pixels and how they are encoded.
+
+    Returns
+    -------
+    values : ndarray
+        ``(H, W)`` for grey, bilevel and palette masks (palette indices),
+        ``(H, W, 3|4)`` for colour masks. Integer dtypes are kept.
+    info : dict
+        ``{"mode": str, "encoding": "grey"|"palette"|"rgb"|"bilevel",
+        "palette": [[r, g, b], ...] (palette masks), "dtype": str}``.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        values = read_image(path)
+        encoding = "rgb" if values.ndim == 3 else "grey"
+        return values, {"mode": "tiff", "encoding": encoding, "dtype": str(values.dtype), "format": "tiff"}
+    image = _open_pil(path)
+    with image:
+        mode = image.mode
+        info: dict[str, Any] = {"mode": mode, "format": (image.format or path.suffix.lstrip(".")).lower()}
+        if mode in ("P", "PA"):
+            values = _load_pil(image, path)
+            if values.ndim == 3:
+                values = values[..., 0]
+            raw = image.getpalette() or []
+            info["palette"] = [raw[i : i + 3] for i in range(0, len(raw), 3)]
+            info["encoding"] = "palette"
+        elif mode == "1":
+            values = _load_pil(image, path).astype(np.uint8)
+            info["encoding"] = "bilevel"
+        elif mode in ("L", "I;16", "I;16B", "I;16L", "I"):
+            values = _load_pil(image, path)
+            info["encoding"] = "grey"
+        elif mode == "LA":
+            values = _load_pil(image, path)[..., 0]
+            info["encoding"] = "grey"
+        elif mode in ("RGB", "RGBA"):
+            values = _load_pil(image, path)
+            info["encoding"] = "rgb"
+        else:
+            raise NsclcFormatError(path, f"mask has image mode {mode!r}; expected grey, palette or RGB")
+    if values.dtype == np.int32 and values.size and values.min() >= 0 and values.max() <= 65535:
+        values = values.astype(np.uint16)  # Pillow opens some 16-bit PNGs as 32-bit "I"
+    info["dtype"] = str(values.dtype)
+    return values, info
+
+
+def colors_to_codes(
+    rgb: np.ndarray, colors: Mapping[tuple[int, int, int], int], path: str | Path = "mask"
+) -> np.ndarray:
+    """Map an ``(H, W, 3|4)`` colour mask to codes with a ``{(r, g, b): code}`` table.
+
+    Raises
+    ------
+    NsclcFormatError
+        Naming the file, the first unknown colour, where it is and how many
+        pixels have colours outside the table.
+    """
+    rgb = np.asarray(rgb)[..., :3].astype(np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    found, inverse = np.unique(packed, return_inverse=True)
+    table = {(int(r) << 16) | (int(g) << 8) | int(b): int(code) for (r, g, b), code in colors.items()}
+    unknown = [int(v) for v in found if int(v) not in table]
+    if unknown:
+        first = unknown[0]
+        where = np.argwhere(packed == first)[0]
+        count = int(np.isin(packed, unknown).sum())
+        color = (first >> 16 & 255, first >> 8 & 255, first & 255)
+        raise NsclcFormatError(
+            path,
+            f"unknown mask colour RGB{color} at row {where[0]}, column {where[1]} "
+            f"({len(unknown)} unknown colour(s), {count} pixels); known colours: "
+            + ", ".join(f"RGB{c}={v}" for c, v in sorted(colors.items(), key=lambda kv: kv[1])),
+        )
+    codes = np.array([table[int(v)] for v in found])
+    dtype = np.uint8 if codes.size == 0 or codes.max() < 256 else np.uint16
+    return codes.astype(dtype)[inverse.reshape(packed.shape)]
+
+
+def schema_colors(schema: ClassSchema) -> dict[tuple[int, int, int], int]:
+    """``{(r, g, b): code}`` from a schema's class colours (alpha ignored); black is the background."""
+    table = {tuple(round(c * 255) for c in info.color[:3]): info.code for info in schema.classes}
+    if schema.background is not None:
+        table.setdefault((0, 0, 0), schema.background)
+    return table
+
+
+def describe_encoding(values: np.ndarray, info: Mapping[str, Any]) -> str:
+    """A short name for how a mask encodes its classes.
+
+    ``"binary 0/1"``, ``"binary 0/255"``, ``"palette"``, ``"rgb"``,
+    ``"16-bit"`` or ``"grey levels"`` (several values).
+    """
+    encoding = info.get("encoding")
+    if encoding in ("palette", "rgb"):
+        return encoding
+    if np.dtype(info.get("dtype", values.dtype)).itemsize > 1:
+        return "16-bit"
+    present = set(np.unique(values).tolist())
+    if present <= {0, 1}:
+        return "binary 0/1"
+    if present <= {0, 255}:
+        return "binary 0/255"
+    return "grey levels"
+
+
+def schema_from_values(name: str, values: Sequence[int], palette: Sequence[Sequence[int]] | None = None) -> ClassSchema:
+    """A schema naming each value ``"class N"``, coloured by the palette when there is one."""
+    classes = []
+    for value in sorted(int(v) for v in values if int(v) != 0):
+        color = tuple(palette[value]) if palette is not None and value < len(palette) else default_color(value)
+        classes.append(ClassInfo(value, f"class {value}", color))
+    return ClassSchema(name, tuple(classes), background=0)
+
+
+def read_mask(
+    path: str | Path, schema: ClassSchema | None = None, colors: Mapping[tuple[int, int, int], int] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Class codes of a mask file, whatever its encoding.
+
+    Parameters
+    ----------
+    path : path
+        PNG/TIFF/BMP/GIF mask.
+    schema : ClassSchema, optional
+        Its colours decode RGB masks when ``colors`` is not given.
+    colors : mapping of (r, g, b) to int, optional
+        Colour table for RGB masks.
+
+    Returns
+    -------
+    codes : ndarray of uint8 or uint16 (or the file's integer type), shape (H, W)
+    info : dict
+        As :func:`read_mask_file`, plus ``"colors"`` (``[[r, g, b, code], ...]``)
+        for RGB masks and ``"described"`` (:func:`describe_encoding`).
+    """
+    path = Path(path)
+    values, info = read_mask_file(path)
+    if values.ndim == 3:
+        if colors is None:
+            colors = schema_colors(schema) if schema is not None and schema.classes else None
+        if colors is None:
+            colors = _first_seen_colors(values)
+        codes = colors_to_codes(values, colors, path)
+        info["colors"] = [[*rgb, code] for rgb, code in colors.items()]
+        values = codes
+    info["described"] = describe_encoding(values, info)
+    return values, info
+
+
+def _first_seen_colors(rgb: np.ndarray) -> dict[tuple[int, int, int], int]:
+    """Black is 0; every other colour present gets 1, 2, ... in order of brightness."""
+    flat = np.unique(rgb[..., :3].reshape(-1, 3), axis=0)
+    table = {(0, 0, 0): 0}
+    others = [tuple(int(c) for c in row) for row in flat if tuple(row) != (0, 0, 0)]
+    for code, color in enumerate(sorted(others, key=lambda c: (sum(c), c)), start=1):
+        table[color] = code
+    return table
+
+
+def check_mask(
+    codes: np.ndarray,
+    schema: ClassSchema,
+    path: str | Path,
+    image_shape: tuple[int, ...] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Problems with a mask, as warnings naming the file. Values are never changed.
+
+    Reports values outside the schema (with pixel counts), a 16-bit mask,
+    and a size that differs from the image's (suggesting :func:`fit_nearest`).
+    """
+    name = Path(path).name
+    problems = []
+    if image_shape is not None and tuple(codes.shape[:2]) != tuple(image_shape[:2]):
+        problems.append(
+            f"{name}: mask is {codes.shape[0]}x{codes.shape[1]} pixels but its image is "
+            f"{image_shape[0]}x{image_shape[1]}; shown unchanged. A nearest-neighbour fit is offered "
+            "(Cases dock: 'Fit mask to image', or napari_nsclc.formats.masks.fit_nearest); it is never applied silently"
+        )
+    if info is not None and np.dtype(info.get("dtype", codes.dtype)).itemsize > 1 and info.get("encoding") != "rgb":
+        problems.append(f"{name}: 16-bit mask (values up to {int(codes.max()) if codes.size else 0}); kept as {codes.dtype}")
+    known = set(schema.codes) | ({schema.background} if schema.background is not None else set())
+    values, counts = np.unique(codes, return_counts=True)
+    outside = [(int(v), int(c)) for v, c in zip(values, counts, strict=True) if int(v) not in known]
+    if outside and schema.classes:
+        listed = ", ".join(f"{v} ({c} px)" for v, c in outside[:10])
+        more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+        problems.append(
+            f"{name}: {len(outside)} value(s) outside the {schema.name} classes: {listed}{more}; kept unchanged"
+        )
+    return problems
+
+
+def fit_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a label mask to ``shape`` by nearest neighbour (values are never blended).
+
+    Parameters
+    ----------
+    mask : ndarray, shape (h, w)
+    shape : tuple of int
+        Target ``(H, W)`` in pixels.
+
+    Returns
+    -------
+    ndarray, shape (H, W), same dtype
+        Pixel ``(r, c)`` takes the mask value under its centre.
+    """
+    mask = np.asarray(mask)
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]).astype(np.int64), mask.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]).astype(np.int64), mask.shape[1] - 1)
+    return mask[rows[:, None], cols[None, :]]
+
+
+# --------------------------------------------------------------------------- lazy reading
+
+
+def lazy_image(path: str | Path):
+    """A dask array of an image file, read only when its pixels are needed."""
+    import dask
+    import dask.array as da
+
+    shape, dtype, mode = _header(Path(path))
+    return da.from_delayed(dask.delayed(read_image)(Path(path)), shape=shape, dtype=dtype, name=False)
+
+
+def lazy_mask(path: str | Path, colors: Mapping[tuple[int, int, int], int] | None = None):
+    """A dask array of a mask's codes, decoded only when needed (see :func:`read_mask`)."""
+    import dask
+    import dask.array as da
+
+    shape, dtype, mode = _header(Path(path))
+    if mode in ("RGB", "RGBA", "P", "PA", "1", "LA") or len(shape) == 3:
+        shape, dtype = shape[:2], np.dtype(np.uint8)
+    return da.from_delayed(
+        dask.delayed(lambda p: read_mask(p, colors=colors)[0])(Path(path)), shape=shape, dtype=dtype, name=False
+    )
+
+
+def _materialize(data, path: str | None):
+    if data is None or isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, (list, tuple)):
+        return data
+    try:
+        return np.asarray(data)
+    except NsclcFormatError:
+        raise
+    except Exception as error:  # noqa: BLE001 - decoding errors from any library
+        raise NsclcFormatError(path or "case", f"cannot be read ({error})") from error
+
+
+def load_case(case: Case, check: bool = True) -> Case:
+    """Return ``case`` with its image and masks as numpy arrays, checked.
+
+    Dataset readers return lazy cases so that opening a folder of thousands
+    of images is instant; call this before showing a case. Problems found in
+    the pixels (values outside the schema, size mismatch, 16-bit masks) are
+    added to ``provenance.warnings`` once.
+
+    Raises
+    ------
+    NsclcFormatError
+        Naming the file, when an image or mask cannot be decoded (truncated,
+        unknown colour, decompression bomb).
+    """
+    if case.provenance.details.get("loaded"):
+        return case
+    image = case.image
+    image_data = _materialize(image.data, image.path)
+    masks = []
+    warnings_: list[str] = []
+    for mask in case.masks:
+        data = _materialize(mask.data, mask.attributes.get("path"))
+        masks.append(replace(mask, data=data))
+        if check and isinstance(data, np.ndarray) and mask.kind == "semantic":
+            shape = image_data.shape if image_data is not None else image.shape
+            path = mask.attributes.get("path") or mask.name
+            for problem in check_mask(data, mask.schema, path, shape, mask.attributes):
+                if problem not in case.provenance.warnings:
+                    warnings_.append(problem)
+    provenance = replace(
+        case.provenance,
+        details={**case.provenance.details, "loaded": True},
+        warnings=[*case.provenance.warnings, *warnings_],
+    )
+    loaded = replace(case, image=replace(image, data=image_data), masks=masks, provenance=provenance)
+    # A dataset module may add its own checks of decoded pixels (IGNITE's 256 - label trap).
+    reader = sys.modules.get(case.provenance.reader)
+    if check and reader is not None and hasattr(reader, "check_loaded_case"):
+        reader.check_loaded_case(loaded)
+    return loaded
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def mask_attributes(path: Path, info: Mapping[str, Any], root: Path | None = None) -> dict[str, Any]:
+    """What :func:`write_mask_like` needs to write a mask back as it was."""
+    attributes = {key: info[key] for key in ("mode", "encoding", "palette", "colors", "dtype", "described") if key in info}
+    attributes["path"] = str(path)
+    if root is not None:
+        attributes["root"] = str(root)
+        attributes["relative_path"] = Path(path).relative_to(root).as_posix()
+    return attributes
+
+
+def empty_mask(name: str, shape: tuple[int, ...], schema: ClassSchema, target: Path | None = None, root=None) -> LabelMask:
+    """An all-zero mask for an image that has none, ready to paint."""
+    attributes: dict[str, Any] = {"encoding": "grey", "mode": "L", "dtype": "uint8", "missing": True}
+    if target is not None:
+        attributes["path"] = str(target)
+        if root is not None:
+            attributes["root"] = str(root)
+            attributes["relative_path"] = Path(target).relative_to(root).as_posix()
+    return LabelMask(name, np.zeros(tuple(shape[:2]), np.uint8), schema, attributes=attributes)
+
+
+def read_image_mask_pair(
+    image_path: str | Path | None, mask_path: str | Path | None, schema: ClassSchema | None = None
+) -> Case:
+    """One case from an image and its mask, named explicitly.
+
+    Parameters
+    ----------
+    image_path : path or None
+        The image (PNG, JPEG, TIFF). ``None`` for a mask without its image.
+    mask_path : path or None
+        The mask, or ``None`` (or a missing file) for an image without a
+        mask: the case then gets an empty mask, ready to paint, and a warning.
+    schema : ClassSchema, optional
+        Class names and colours; by default each value found is a class.
+
+    Raises
+    ------
+    NsclcFormatError
+        When neither file exists, or a file cannot be decoded.
+    """
+    image_path = Path(image_path) if image_path is not None else None
+    mask_path = Path(mask_path) if mask_path is not None else None
+    have_image = image_path is not None and image_path.is_file()
+    have_mask = mask_path is not None and mask_path.is_file()
+    if not have_image and not have_mask:
+        raise NsclcFormatError(image_path or mask_path or ".", "neither the image nor its mask exists")
+    warnings_: list[str] = []
+    image = ImageRef(path=str(image_path) if have_image else None, name=image_path.stem if image_path else "image")
+    if have_image:
+        pixels = read_image(image_path)
+        image.data, image.shape, image.rgb = pixels, tuple(pixels.shape[:2]), pixels.ndim == 3
+    elif image_path is not None:
+        warnings_.append(f"{image_path.name}: image not found; showing the mask alone")
+    if have_mask:
+        codes, info = read_mask(mask_path, schema)
+        if schema is None:
+            schema = schema_from_values("mask", np.unique(codes).tolist(), info.get("palette"))
+        mask = LabelMask("mask", codes, schema, attributes=mask_attributes(mask_path, info))
+        warnings_ += check_mask(codes, schema, mask_path, image.shape, info)
+        if image.shape is None:
+            image.shape = tuple(codes.shape)
+    else:
+        schema = schema or GENERIC_SCHEMA
+        target = mask_path or image_path.with_name(image_path.stem + "_mask.png")
+        warnings_.append(f"{image_path.name}: no mask found (looked for {target.name}); an empty mask is ready to paint")
+        mask = empty_mask("mask", image.shape, schema, target)
+        info = {"described": "missing"}
+    provenance = Provenance(
+        source=str(mask_path if have_mask else image_path),
+        format="masks",
+        reader=__name__,
+        details={"mask_encoding": info.get("described"), "loaded": True},
+        warnings=warnings_,
+    )
+    name = (image_path or mask_path).stem
+    return Case(name, image=image, masks=[mask], provenance=provenance)
+
+
+def image_for_mask(mask_path: str | Path) -> Path | None:
+    """The image beside a mask named like it: ``x_mask.png`` -> ``x.png``, ``mask.png`` -> ``image.png``."""
+    mask_path = Path(mask_path)
+    stem = mask_path.stem
+    candidates = dict.fromkeys(
+        [stem.replace("mask", "image"), stem.replace("_mask", ""), stem.replace("-mask", ""), stem.replace("mask", "")]
+    )
+    for candidate in candidates:
+        if not candidate or candidate == stem:
+            continue
+        for suffix in IMAGE_SUFFIXES:
+            image = mask_path.with_name(candidate + suffix)
+            if image.is_file() and image != mask_path:
+                return image
+    return None
+
+
+def read_image_mask_folders(images: str | Path, masks: str | Path, schema: ClassSchema | None = None) -> list[Case]:
+    """Cases from an image folder and a mask folder, paired by file stem.
+
+    An image without a mask gets an empty mask (and a warning); a mask
+    without an image is shown alone (and a warning).
+
+    Raises
+    ------
+    NsclcFormatError
+        When both folders are empty.
+    """
+    images, masks = Path(images), Path(masks)
+    image_files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES} if images.is_dir() else {}
+    mask_files = {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in MASK_SUFFIXES} if masks.is_dir() else {}
+    stems = sorted(set(image_files) | set(mask_files))
+    if not stems:
+        raise NsclcFormatError(images, f"no images here and no masks in {masks}")
+    return [
+        read_image_mask_pair(image_files.get(stem), mask_files.get(stem, masks / f"{stem}.png"), schema)
+        for stem in stems
+    ]
+
+
+def _read_masks(path: Path) -> list[Case]:
+    """The registry reader: a mask file (with the image named like it, if any), or a folder of masks."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
+        if not files:
+            raise NsclcFormatError(path, "folder holds no mask files (.png, .tif, .tiff)")
+        return [read_image_mask_pair(None, f) for f in files]
+    return [read_image_mask_pair(image_for_mask(path), path)]
+
+
+def _sniff_masks(path: Path) -> bool:
+    """A single-channel or palette PNG/TIFF (a mask, not a photo)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() not in MASK_SUFFIXES:
+        return False
+    try:
+        shape, dtype, mode = _header(path)
+    except NsclcFormatError:
+        return False
+    if mode == "tiff":
+        return len(shape) == 2 and np.dtype(dtype).kind in "iu"
+    return mode in ("L", "P", "1", "I;16", "I;16B", "I;16L", "I")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _as_exact_dtype(values: np.ndarray, like: str | None = None) -> np.ndarray:
+    """``uint8`` when the values fit (unless the original was wider), else ``uint16``."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        values = values.astype(np.uint8)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise ValueError(f"mask values {values.min()}..{values.max()} do not fit a 16-bit PNG/TIFF")
+    wide = like is not None and np.dtype(like).itemsize > 1
+    if not wide and (values.size == 0 or values.max() <= 255):
+        return values.astype(np.uint8, copy=False)
+    return values.astype(np.uint16, copy=False)
+
+
+def _save_pil(image, target: Path, overwrite: bool, **params) -> Path:
+    refuse_overwrite(target, overwrite)
+    with atomic_path(target) as tmp:
+        image.save(tmp, format="PNG", **params)
+    return target
+
+
+def write_mask_file(
+    values: np.ndarray,
+    target: str | Path,
+    overwrite: bool = False,
+    palette: Sequence[Sequence[int]] | None = None,
+    like_dtype: str | None = None,
+) -> Path:
+    """Write codes as a single-channel PNG or TIFF (by suffix), values exact.
+
+    Parameters
+    ----------
+    values : ndarray of int, shape (H, W)
+        Non-negative codes; 8-bit when they fit, else 16-bit.
+    target : path
+        ``.png``, ``.tif`` or ``.tiff``.
+    overwrite : bool
+        Replace an existing file.
+    palette : sequence of (r, g, b), optional
+        Write a palette PNG (values must be < 256).
+    like_dtype : str, optional
+        Keep this integer width (a 16-bit original stays 16-bit).
+    """
+    from PIL import Image
+
+    target = Path(target)
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise NsclcFormatError(target, f"a mask must be 2-D, got shape {values.shape}")
+    try:
+        values = _as_exact_dtype(values, like_dtype)
+    except ValueError as error:
+        raise NsclcFormatError(target, str(error)) from error
+    if target.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        refuse_overwrite(target, overwrite)
+        with atomic_path(target) as tmp:
+            tifffile.imwrite(tmp, values, compression="zlib")
+        return target
+    if palette is not None:
+        if values.dtype != np.uint8:
+            raise NsclcFormatError(target, "a palette PNG holds values up to 255 only")
+        image = Image.fromarray(values, mode="P")
+        flat = [int(c) for rgb in palette for c in list(rgb)[:3]]
+        image.putpalette(flat + [0] * (768 - len(flat)))
+        return _save_pil(image, target, overwrite)
+    image = Image.fromarray(values)  # uint8 -> "L", uint16 -> "I;16"
+    return _save_pil(image, target, overwrite)
+
+
+def write_mask_like(values: np.ndarray, target: str | Path, attributes: Mapping[str, Any], overwrite: bool = False) -> Path:
+    """Write codes in the same encoding as the mask they were read from.
+
+    A palette mask keeps its palette, an RGB mask its colours, a 0/255 mask
+    its 255s, a 16-bit mask its width, so that an unedited mask is written
+    back pixel for pixel.
+    """
+    from PIL import Image
+
+    target = Path(target)
+    values = np.asarray(values)
+    encoding = attributes.get("encoding", "grey")
+    if encoding == "rgb" and attributes.get("colors") and target.suffix.lower() == ".png":
+        lookup = np.zeros((int(max(c[3] for c in attributes["colors"])) + 1, 3), np.uint8)
+        for r, g, b, code in attributes["colors"]:
+            lookup[int(code)] = (r, g, b)
+        if values.size and values.max() >= len(lookup):
+            raise NsclcFormatError(target, f"value {int(values.max())} has no colour in this RGB mask's colour table")
+        rgb = lookup[values]
+        if attributes.get("mode") == "RGBA":
+            rgb = np.dstack([rgb, np.full(values.shape, 255, np.uint8)])
+        return _save_pil(Image.fromarray(rgb), target, overwrite)
+    if encoding == "bilevel" and target.suffix.lower() == ".png":
+        return _save_pil(Image.fromarray(values.astype(bool)), target, overwrite)
+    palette = attributes.get("palette") if encoding == "palette" else None
+    return write_mask_file(values, target, overwrite, palette=palette, like_dtype=attributes.get("dtype"))
+
+
+def read_labelmap(path: str | Path) -> ClassSchema:
+    """A schema from a CVAT/VOC ``labelmap.txt`` (``name:r,g,b:parts:actions``).
+
+    The value of each class is its line's position among the class lines
+    (0 is the first, usually ``background``); ``void`` (or
+    ``ignore``) gets 255 as in VOC.
+    """
+    path = Path(path)
+    classes = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise NsclcFormatError(path, f"cannot be read ({error})") from error
+    code = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split(":")
+        name = parts[0].strip()
+        try:
+            rgb = [int(v) for v in parts[1].split(",")] if len(parts) > 1 and parts[1].strip() else None
+        except ValueError as error:
+            raise NsclcFormatError(path, f"line {number}: colour {parts[1]!r} is not r,g,b") from error
+        if name.lower() in ("void", "ignore"):
+            classes.append(ClassInfo(255, name, (*(rgb or VOC_PALETTE[255]), 128)))
+            continue
+        color = tuple(rgb) if rgb else VOC_PALETTE[code]
+        classes.append(ClassInfo(code, name, color))
+        code += 1
+    if not classes:
+        raise NsclcFormatError(path, "labelmap.txt lists no classes")
+    return ClassSchema(path.parent.name or "labelmap", tuple(classes), background=0)
+
+
+def write_labelmap(schema: ClassSchema, target: str | Path, overwrite: bool = False) -> Path:
+    """Write a CVAT/VOC ``labelmap.txt``; class lines in code order, void last."""
+    target = Path(target)
+    refuse_overwrite(target, overwrite)
+    by_code = {info.code: info for info in schema.classes}
+    lines = ["# label:color_rgb:parts:actions"]
+    background = schema.background if schema.background is not None else 0
+    regular = [c for c in sorted(by_code) if c != 255]
+    if regular and regular != list(range(len(regular))) and background not in by_code:
+        regular = [background, *regular]
+    expected = list(range(len(regular)))
+    if regular != expected:
+        raise NsclcFormatError(target, f"labelmap.txt needs codes 0..N-1 in order; this schema has {regular}")
+    for code in regular:
+        info = by_code.get(code)
+        name = info.name if info else "background"
+        rgb = tuple(round(c * 255) for c in info.color[:3]) if info and info.code != background else (0, 0, 0)
+        lines.append(f"{name}:{rgb[0]},{rgb[1]},{rgb[2]}::")
+    if 255 in by_code:
+        rgb = tuple(round(c * 255) for c in by_code[255].color[:3])
+        lines.append(f"{by_code[255].name}:{rgb[0]},{rgb[1]},{rgb[2]}::")
+    return atomic_write_text(target, "\n".join(lines) + "\n")
+
+
+def palette_for(schema: ClassSchema) -> list[tuple[int, int, int]]:
+    """A 256-entry palette: VOC's colours, overridden by the schema's (0 stays black)."""
+    palette = list(VOC_PALETTE)
+    for info in schema.classes:
+        if 0 <= info.code < 256 and info.code != schema.background:
+            palette[info.code] = tuple(round(c * 255) for c in info.color[:3])
+    return palette
+
+
+def _mask_targets(cases: Sequence[Case], path: Path, suffix: str) -> list[tuple[LabelMask, Path]]:
+    pairs = [(case, mask) for case in cases for mask in case.masks]
+    if not pairs:
+        raise NsclcFormatError(path, "nothing to write: no Labels layer / mask")
+    if len(pairs) == 1 and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        return [(pairs[0][1], path)]
+    if path.suffix.lower() in (".png", ".tif", ".tiff"):
+        # Several masks but one file name: number them after the stem.
+        return [
+            (mask, path.with_name(f"{path.stem}_{_safe(case.name)}_{_safe(mask.name)}{path.suffix}"))
+            for case, mask in pairs
+        ]
+    per_case = {}
+    for case, mask in pairs:
+        per_case.setdefault(case.name, []).append(mask)
+    out = []
+    for case, mask in pairs:
+        stem = _safe(case.name) if len(per_case[case.name]) == 1 else f"{_safe(case.name)}_{_safe(mask.name)}"
+        out.append((mask, path / f"{stem}{suffix}"))
+    return out
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text)) or "mask"
+
+
+def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, palette: bool = False, **_) -> list[Path]:
+    """Registry writer: every mask as a single-channel PNG/TIFF, values exact.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+    path : Path
+        A ``.png``/``.tif`` file for one mask, or a folder (one
+        ``<case>.png`` per mask, ``<case>_<mask>.png`` when a case has several).
+    overwrite : bool
+        Replace existing files.
+    palette : bool
+        Write VOC palette PNGs (class colours from the schema) and a
+        ``labelmap.txt`` beside them.
+    """
+    path = Path(path)
+    written = []
+    schemas = []
+    for mask, target in _mask_targets(cases, path, ".png"):
+        data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
+        if palette:
+            target = target.with_suffix(".png")
+            written.append(write_mask_file(data, target, overwrite, palette=palette_for(mask.schema)))
+            schemas.append((mask.schema, target.parent))
+        else:
+            written.append(write_mask_file(data, target, overwrite, like_dtype=mask.attributes.get("dtype")))
+    for schema, folder in dict(((id(s), f), (s, f)) for s, f in schemas).values():
+        labelmap = folder / "labelmap.txt"
+        written.append(write_labelmap(_with_background(schema), labelmap, overwrite=overwrite or labelmap in written))
+    return written
+
+
+def _with_background(schema: ClassSchema) -> ClassSchema:
+    if schema.background is None or schema.background in schema.codes:
+        return schema
+    return replace(schema, classes=(ClassInfo(schema.background, "background", (0, 0, 0, 0)), *schema.classes))
+
+
+FORMAT = FormatSpec(
+    name="masks",
+    title="Label mask (PNG/TIFF)",
+    sniff=_sniff_masks,
+    read=_read_masks,
+    write=write_masks,
+    extensions=(".png", ".tif", ".tiff"),
+    priority=1,
+)
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+def correction_target(mask: LabelMask, path: str | Path, case_name: str = "case") -> Path:
+    """Where a corrected mask goes: ``<root>/corrections/<path in the layout>``.
+
+    When ``path`` is the dataset root the mask was read from, the correction
+    goes into ``path/corrections/`` mirroring the layout; any other folder
+    receives the mirrored layout directly (``path/SegmentationClass/12.png``).
+    Masks that came from no file go to ``corrections/<mask name>/<case>.png``.
+    """
+    path = Path(path)
+    relative = mask.attributes.get("relative_path")
+    root = mask.attributes.get("root")
+    if relative is None:
+        relative = f"{_safe(mask.name)}/{_safe(case_name)}.png"
+    if root is not None and path.resolve() == Path(root).resolve():
+        return path / "corrections" / relative
+    return path / relative
+
+
+def write_corrections(
+    cases: Sequence[Case], path: Path, overwrite: bool = False, in_place: bool = False, **_
+) -> list[Path]:
+    """Write every mask back into its dataset's layout, in the original encoding.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+        Cases read from a dataset (their masks know their file in the layout).
+    path : Path
+        The dataset root (corrections go to ``root/corrections/...``) or
+        another folder (receives the mirrored layout).
+    overwrite : bool
+        Replace a correction written before. Originals are never touched
+        unless ``in_place`` is also true.
+    in_place : bool
+        With ``overwrite=True``: write over the original mask files. Both
+        flags are needed, so an original is never replaced by accident.
+    """
+    written = []
+    for case in cases:
+        for mask in case.masks:
+            if mask.kind != "semantic" and "relative_path" not in mask.attributes:
+                continue
+            data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
+            if in_place:
+                if not overwrite:
+                    raise NsclcFormatError(
+                        mask.attributes.get("path", path), "writing over an original needs overwrite=True as well"
+                    )
+                target = Path(mask.attributes["path"])
+            else:
+                target = correction_target(mask, path, case.name)
+            written.append(write_mask_like(data, target, mask.attributes, overwrite=overwrite))
+    if not written:
+        raise NsclcFormatError(path, "nothing to write: no mask in these cases")
+    return written

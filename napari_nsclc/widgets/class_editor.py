@@ -1,0 +1,526 @@
+"""The class-editing dock: classify cells and nuclei fast, with undo.
+
+For the active Points or Shapes layer opened by napari-nsclc it shows
+
+* a palette of the dataset's classes (from ``layer.metadata["nsclc"]["schema"]``)
+  with their colours and live counts; keys 1-9 give the selected points or
+  shapes that class, and new points take the active class;
+* undo and redo (Ctrl+Z, Ctrl+Shift+Z, or the buttons) of class changes and of
+  added, deleted and moved points and shapes, which napari does not undo;
+* a bar plot of the counts, a switch of the displayed class level (NuCLS raw,
+  main, super), a switch between contours (Shapes) and centroids (Points),
+  and Save, which writes the layer through the format registry.
+
+The widget only moves data between napari and the model; class edits are in
+:mod:`napari_nsclc.widgets._class_edits`, formats in :mod:`napari_nsclc.formats`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QIcon, QPainter, QPixmap
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import registry
+from ..layers import class_color_map, layer_data_to_case, points_display_size
+from ..model import ClassSchema
+from ._class_edits import assign_class, centroids, class_counts, level_colors, level_names
+
+__all__ = ["ClassEditorWidget"]
+
+#: Undo steps kept per dock; each holds two copies of one layer's data and features.
+MAX_UNDO = 100
+#: Formats the Save button offers, when a writer for them is registered.
+SAVE_FORMATS = ("coco", "nucls", "midog", "ocelot", "ignite-pdl1")
+_FINAL_ACTIONS = ("added", "removed", "changed")
+
+
+@dataclass
+class _Snapshot:
+    data: Any
+    features: Any
+    shape_types: list[str] | None = None
+
+
+@dataclass
+class _Step:
+    layer: Any
+    before: _Snapshot
+    after: _Snapshot
+    what: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _schema_of(layer) -> ClassSchema | None:
+    return ((layer.metadata or {}).get("nsclc") or {}).get("schema") if layer is not None else None
+
+
+def _recolour(layer) -> None:
+    """Recompute class colours after a class change.
+
+    A Points layer's border colour does not follow the class, so only its face
+    colours are refreshed: napari's ``refresh_colors`` would redraw all points
+    once per colour attribute, which triples the cost on 60k nuclei.
+    """
+    face = getattr(layer, "_face", None) if layer._type_string == "points" else None
+    if face is not None and hasattr(face, "_refresh_colors"):
+        face._refresh_colors(layer.properties, False)
+    else:
+        layer.refresh_colors(update_color_mapping=False)
+
+
+def _is_editable(layer) -> bool:
+    return layer is not None and layer._type_string in ("points", "shapes") and "class" in layer.features
+
+
+class _BarPlot(QWidget):
+    """Horizontal bars of per-class counts, in class colours."""
+
+    ROW = 16
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, int, tuple]] = []
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def set_counts(self, rows: list[tuple[str, int, tuple]]) -> None:
+        self.rows = rows
+        self.setFixedHeight(max(1, len(rows)) * self.ROW + 4)
+        self.update()
+
+    def paintEvent(self, event):  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        width = self.width()
+        label_width = min(140, width // 2)
+        peak = max([count for _, count, _ in self.rows] or [1]) or 1
+        for i, (name, count, color) in enumerate(self.rows):
+            y = 2 + i * self.ROW
+            painter.setPen(QColor("white"))
+            painter.drawText(0, y, label_width - 4, self.ROW, Qt.AlignRight | Qt.AlignVCenter, name)
+            bar = int((width - label_width - 50) * count / peak)
+            painter.fillRect(label_width, y + 2, max(bar, 1 if count else 0), self.ROW - 4, QColor.fromRgbF(*color[:3]))
+            painter.drawText(label_width + bar + 4, y, 50, self.ROW, Qt.AlignLeft | Qt.AlignVCenter, str(count))
+        painter.end()
+
+
+class ClassEditorWidget(QWidget):
+    """Palette, keys 1-9, undo/redo, counts and saving for cell and nucleus layers.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.layer = None
+        self.active_class: str | None = None
+        self.undo_stack: list[_Step] = []
+        self.redo_stack: list[_Step] = []
+        self._snapshots: dict[int, _Snapshot] = {}
+        self._bound: set[int] = set()
+        self._restoring = False
+
+        self.title = QLabel("Select a points or shapes layer opened by napari-nsclc.")
+        self.title.setWordWrap(True)
+        self.level = QComboBox()
+        self.level.currentTextChanged.connect(self._on_level)
+        self.palette_box = QWidget()
+        self.palette_layout = QGridLayout(self.palette_box)
+        self.palette_layout.setContentsMargins(0, 0, 0, 0)
+        self.buttons = QButtonGroup(self)
+        self.buttons.setExclusive(True)
+        self.plot = _BarPlot()
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.redo_button = QPushButton("Redo (Ctrl+Shift+Z)")
+        self.apply_button = QPushButton("Give selected the active class")
+        self.undo_button.clicked.connect(self.undo)
+        self.redo_button.clicked.connect(self.redo)
+        self.apply_button.clicked.connect(lambda: self.assign_selected(self.active_class))
+        self.view_button = QPushButton("Show as centroids")
+        self.view_button.clicked.connect(self.toggle_view)
+        self.save_format = QComboBox()
+        known = {spec.name for spec in registry.all_formats() if spec.write is not None}
+        self.save_format.addItems([name for name in SAVE_FORMATS if name in known])
+        self.save_button = QPushButton("Save…")
+        self.save_button.clicked.connect(self._save_dialog)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        level_row = QHBoxLayout()
+        level_row.addWidget(QLabel("Colour by"))
+        level_row.addWidget(self.level, 1)
+        layout.addLayout(level_row)
+        layout.addWidget(QLabel("Classes (keys 1–9 classify the selection; new points take the active class):"))
+        layout.addWidget(self.palette_box)
+        layout.addWidget(self.plot)
+        edit_row = QHBoxLayout()
+        edit_row.addWidget(self.undo_button)
+        edit_row.addWidget(self.redo_button)
+        layout.addLayout(edit_row)
+        layout.addWidget(self.apply_button)
+        layout.addWidget(self.view_button)
+        save_row = QHBoxLayout()
+        save_row.addWidget(QLabel("Save as"))
+        save_row.addWidget(self.save_format, 1)
+        save_row.addWidget(self.save_button)
+        layout.addLayout(save_row)
+        layout.addStretch(1)
+
+        self.viewer.layers.selection.events.active.connect(self._on_active)
+        self._on_active()
+
+    # ------------------------------------------------------------------ layer tracking
+
+    def _on_active(self, event=None) -> None:
+        layer = self.viewer.layers.selection.active
+        if not _is_editable(layer):
+            if self.layer is None:
+                self._show_nothing()
+            return
+        self.attach(layer)
+
+    def attach(self, layer) -> None:
+        """Edit ``layer``: build its palette, bind keys 1-9 and start recording undo steps."""
+        self.layer = layer
+        if id(layer) not in self._bound:
+            for number in range(1, 10):
+                layer.bind_key(str(number), partial(self._key_class, number - 1), overwrite=True)
+            layer.bind_key("Control-Z", lambda _layer: self.undo(), overwrite=True)
+            layer.bind_key("Control-Shift-Z", lambda _layer: self.redo(), overwrite=True)
+            layer.events.data.connect(partial(self._on_data, layer))
+            self._bound.add(id(layer))
+            self._snapshots[id(layer)] = self._snapshot(layer)
+        schema = self.schema
+        self.title.setText(f"<b>{layer.name}</b> — {len(layer.features)} objects")
+        self.level.blockSignals(True)
+        self.level.clear()
+        self.level.addItems(schema.levels if schema is not None else ["raw"])
+        self.level.setEnabled(schema is not None and bool(schema.hierarchy))
+        self.level.blockSignals(False)
+        self.view_button.setText("Show as contours" if self._contours_of(layer) is not None else "Show as centroids")
+        self.view_button.setEnabled(layer._type_string == "shapes" or self._contours_of(layer) is not None)
+        self._build_palette()
+        if self.active_class is None or self.active_class not in self.class_names:
+            self.set_active_class(self.class_names[0] if self.class_names else None)
+        else:
+            self.set_active_class(self.active_class)
+
+    def _show_nothing(self) -> None:
+        self.title.setText("Select a points or shapes layer opened by napari-nsclc.")
+        self.plot.set_counts([])
+
+    @property
+    def schema(self) -> ClassSchema | None:
+        return _schema_of(self.layer)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The palette's classes: the schema's, then any other class found in the layer."""
+        if self.layer is None:
+            return []
+        names = list(self.schema.names) if self.schema is not None else []
+        column = self.layer.features["class"]
+        found = column.cat.categories if hasattr(column, "cat") else column.unique()
+        return names + [str(n) for n in found if str(n) not in names and str(n) not in ("", "nan")]
+
+    def _colors(self) -> dict[str, tuple]:
+        schema = self.schema or ClassSchema.from_names(self.layer.name, self.class_names)
+        return class_color_map(schema, self.class_names)
+
+    # ------------------------------------------------------------------ palette and counts
+
+    def _build_palette(self) -> None:
+        for button in self.buttons.buttons():
+            self.buttons.removeButton(button)
+            button.deleteLater()
+        colors = self._colors()
+        for i, name in enumerate(self.class_names):
+            button = QPushButton(name)
+            button.setCheckable(True)
+            pixmap = QPixmap(14, 14)
+            pixmap.fill(QColor.fromRgbF(*colors[name][:3]))
+            button.setIcon(QIcon(pixmap))
+            button.setToolTip(f"key {i + 1}" if i < 9 else "")
+            button.clicked.connect(partial(self.set_active_class, name))
+            self.buttons.addButton(button, i)
+            self.palette_layout.addWidget(button, i // 2, i % 2)
+        self.refresh_counts()
+
+    def refresh_counts(self) -> None:
+        """Update the palette's and the bar plot's counts from the layer's features."""
+        if self.layer is None:
+            return
+        counts = class_counts(self.layer.features, "class", self.class_names)
+        colors = self._colors()
+        for i, button in enumerate(self.buttons.buttons()):
+            name = self.class_names[i] if i < len(self.class_names) else button.text()
+            key = f"{i + 1}  " if i < 9 else ""
+            button.setText(f"{key}{name}  ({counts.get(name, 0)})")
+        level = self.level.currentText() or "raw"
+        if level != "raw" and self.schema is not None and level in self.schema.hierarchy:
+            level_counts = class_counts(self.layer.features, f"class_{level}", level_names(self.schema, level))
+            shades = level_colors(self.schema, level)
+            rows = [(n, c, shades.get(n, (0.6, 0.6, 0.6, 1))) for n, c in level_counts.items()]
+        else:
+            rows = [(n, c, colors.get(n, (0.6, 0.6, 0.6, 1))) for n, c in counts.items()]
+        self.plot.set_counts(rows)
+        self.title.setText(f"<b>{self.layer.name}</b> — {len(self.layer.features)} objects")
+
+    def counts(self) -> dict[str, int]:
+        """Objects per class of the edited layer."""
+        return class_counts(self.layer.features, "class", self.class_names) if self.layer is not None else {}
+
+    def set_active_class(self, name: str | None, checked: bool = False) -> None:
+        """Make ``name`` the class new points get."""
+        self.active_class = name
+        if name is None or self.layer is None:
+            return
+        if name in self.class_names:
+            button = self.buttons.button(self.class_names.index(name))
+            if button is not None:
+                button.setChecked(True)
+        defaults = self.layer.feature_defaults
+        if "class" in defaults:
+            column = self.layer.features["class"]
+            if hasattr(column, "cat") and name not in column.cat.categories:
+                self.layer.features["class"] = column.cat.add_categories([name])
+            self.layer.feature_defaults = {**{k: defaults[k].iloc[0] for k in defaults}, "class": name,
+                                           "source_index": -1}  # fmt: skip
+
+    # ------------------------------------------------------------------ classifying
+
+    def _key_class(self, position: int, layer=None) -> None:
+        if position < len(self.class_names):
+            name = self.class_names[position]
+            self.set_active_class(name)
+            self.assign_selected(name)
+
+    def assign_selected(self, name: str | None) -> int:
+        """Give the selected objects class ``name``; returns how many changed (one undo step)."""
+        if self.layer is None or name is None:
+            return 0
+        indices = sorted(self.layer.selected_data)
+        if not indices:
+            return 0
+        return self.assign(indices, name)
+
+    def assign(self, indices, name: str) -> int:
+        """Give objects ``indices`` of the layer class ``name``, as one undo step."""
+        layer = self.layer
+        before = self._snapshots.get(id(layer)) or self._snapshot(layer)
+        assign_class(layer.features, indices, name, self.schema)
+        _recolour(layer)
+        after = self._snapshot(layer, data_from=before)
+        self._push(_Step(layer, before, after, f"class {name}"))
+        self.refresh_counts()
+        return len(indices)
+
+    # ------------------------------------------------------------------ undo / redo
+
+    def _snapshot(self, layer, data_from: _Snapshot | None = None) -> _Snapshot:
+        """The layer's objects and features; ``data_from`` reuses an unchanged data copy."""
+        features = layer.features.copy()
+        if data_from is not None:
+            return _Snapshot(data_from.data, features, data_from.shape_types)
+        if layer._type_string == "shapes":
+            return _Snapshot([np.array(d, copy=True) for d in layer.data], features, list(layer.shape_type))
+        return _Snapshot(np.array(layer.data, copy=True), features)
+
+    def _push(self, step: _Step) -> None:
+        self.undo_stack.append(step)
+        del self.undo_stack[:-MAX_UNDO]
+        self.redo_stack.clear()
+        self._snapshots[id(step.layer)] = step.after
+
+    def _on_data(self, layer, event=None) -> None:
+        if self._restoring:
+            return
+        action = str(getattr(event, "action", "changed")).lower()
+        if action not in _FINAL_ACTIONS:
+            return
+        before = self._snapshots.get(id(layer))
+        after = self._snapshot(layer)
+        if before is not None:
+            self._push(_Step(layer, before, after, action))
+        else:
+            self._snapshots[id(layer)] = after
+        if layer is self.layer:
+            self.refresh_counts()
+
+    def _restore(self, layer, snapshot: _Snapshot) -> None:
+        self._restoring = True
+        try:
+            layer.selected_data = set()
+            if layer._type_string == "shapes":
+                layer.data = list(zip(snapshot.data, snapshot.shape_types, strict=True))
+            else:
+                layer.data = snapshot.data.copy()
+            layer.features = snapshot.features.copy()
+            _recolour(layer)
+        finally:
+            self._restoring = False
+        self._snapshots[id(layer)] = snapshot
+        if layer is self.layer:
+            self.refresh_counts()
+
+    def undo(self) -> bool:
+        """Undo the last class change, addition, deletion or move."""
+        if not self.undo_stack:
+            return False
+        step = self.undo_stack.pop()
+        self._restore(step.layer, step.before)
+        self.redo_stack.append(step)
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone step."""
+        if not self.redo_stack:
+            return False
+        step = self.redo_stack.pop()
+        self._restore(step.layer, step.after)
+        self.undo_stack.append(step)
+        return True
+
+    # ------------------------------------------------------------------ display level
+
+    def _on_level(self, level: str) -> None:
+        if self.layer is not None and level:
+            self.show_level(level)
+
+    def show_level(self, level: str) -> None:
+        """Colour the layer by the class at ``level`` (``"raw"``, ``"main"``, ``"super"``)."""
+        layer, schema = self.layer, self.schema
+        if layer is None or schema is None:
+            return
+        column = "class" if level == "raw" else f"class_{level}"
+        if column not in layer.features:
+            return
+        colors = self._colors() if level == "raw" else level_colors(schema, level)
+        if layer._type_string == "points":
+            layer.face_color_cycle = colors
+            layer.face_color = column
+        else:
+            # Shapes keep a value -> colour map per attribute; set it after choosing the column
+            layer.edge_color = column
+            layer.face_color = column
+            layer.edge_color_cycle_map = {name: np.asarray(rgba, float) for name, rgba in colors.items()}
+            layer.face_color_cycle_map = {name: np.asarray((*rgba[:3], 0.25)) for name, rgba in colors.items()}
+            layer.refresh_colors(update_color_mapping=False)
+        if self.level.currentText() != level:
+            self.level.setCurrentText(level)
+        self.refresh_counts()
+
+    # ------------------------------------------------------------------ contours <-> centroids
+
+    def _contours_of(self, layer):
+        name = ((layer.metadata or {}).get("nsclc") or {}).get("contours_layer")
+        if name is None or name not in self.viewer.layers:
+            return None
+        return self.viewer.layers[name]
+
+    def toggle_view(self) -> None:
+        """Switch the nuclei between contours (Shapes) and centroids (Points)."""
+        if self.layer is None:
+            return
+        if self.layer._type_string == "shapes":
+            self.show_centroids(self.layer)
+        elif self._contours_of(self.layer) is not None:
+            self.show_contours(self.layer)
+
+    def show_centroids(self, shapes_layer):
+        """Add a Points layer at the shapes' centroids, with their classes; hide the contours."""
+        name = f"{shapes_layer.name} (centroids)"
+        if name in self.viewer.layers:
+            points = self.viewer.layers[name]
+        else:
+            nsclc = dict((shapes_layer.metadata or {}).get("nsclc") or {})
+            nsclc.update(kind="points", contours_layer=shapes_layer.name)
+            image = nsclc.get("image")
+            points = self.viewer.add_points(
+                centroids(shapes_layer.data),
+                name=name,
+                features=shapes_layer.features.copy(),
+                face_color="class",
+                face_color_cycle=self._colors_for(shapes_layer),
+                size=points_display_size(image) if image is not None else 8,
+                border_width=0.1,
+                border_color="white",
+                scale=shapes_layer.scale,
+                translate=shapes_layer.translate,
+                metadata={**(shapes_layer.metadata or {}), "nsclc": nsclc},
+            )
+        shapes_layer.visible = False
+        points.visible = True
+        self.viewer.layers.selection.active = points
+        return points
+
+    def show_contours(self, points_layer):
+        """Copy the centroids' classes back to their contours, show them and drop the centroids."""
+        shapes_layer = self._contours_of(points_layer)
+        if len(points_layer.features) == len(shapes_layer.features):
+            changed = np.flatnonzero(
+                points_layer.features["class"].astype(str).to_numpy() != shapes_layer.features["class"].astype(str).to_numpy()
+            )
+            self.attach(shapes_layer)
+            for name in dict.fromkeys(points_layer.features["class"].astype(str).to_numpy()[changed]):
+                rows = changed[points_layer.features["class"].astype(str).to_numpy()[changed] == name]
+                self.assign(rows.tolist(), name)
+        shapes_layer.visible = True
+        self.viewer.layers.remove(points_layer)
+        self.viewer.layers.selection.active = shapes_layer
+        return shapes_layer
+
+    def _colors_for(self, layer) -> dict[str, tuple]:
+        schema = _schema_of(layer) or ClassSchema.from_names(layer.name, [])
+        column = layer.features["class"]
+        found = column.cat.categories if hasattr(column, "cat") else column.unique()
+        return class_color_map(schema, [str(n) for n in found])
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, path: str | Path, format_name: str) -> list[Path]:
+        """Write the edited layer (and the other layers of its case) as ``format_name``."""
+        if self.layer is None:
+            raise ValueError("no layer to save")
+        case_name = ((self.layer.metadata or {}).get("nsclc") or {}).get("case_name")
+        layers = [
+            layer
+            for layer in self.viewer.layers
+            if layer is self.layer
+            or (
+                layer._type_string in ("points", "shapes", "labels")
+                and layer.visible
+                and ((layer.metadata or {}).get("nsclc") or {}).get("case_name") == case_name
+                and case_name is not None
+            )
+        ]
+        layer_data = [layer.as_layer_data_tuple() for layer in layers]
+        case = layer_data_to_case(layer_data, name=Path(path).stem)
+        return registry.write([case], path, format_name, overwrite=True)
+
+    def _save_dialog(self) -> None:
+        format_name = self.save_format.currentText()
+        spec = registry.get_format(format_name)
+        suffix = spec.extensions[0] if spec.extensions else ""
+        path, _ = QFileDialog.getSaveFileName(self, f"Save as {spec.title}", "", f"{spec.title} (*{suffix})")
+        if path:
+            self.save(path, format_name)

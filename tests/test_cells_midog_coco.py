@@ -1,0 +1,253 @@
+"""MIDOG and generic COCO: the real MIDOG database, synthetic fixtures, round-trips, bad input.
+
+The fixtures are synthetic (napari_nsclc.testing.cells); the MIDOG database is
+the real one from the MIDOG 2021 repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_nsclc import registry
+from napari_nsclc.formats import coco, midog
+from napari_nsclc.model import NsclcFormatError
+from napari_nsclc.testing import cells
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- MIDOG, real database
+
+
+def test_real_midog_database_counts(samples):
+    path = samples / "midog" / "MIDOG.json"
+    assert registry.detect(path).name == "midog"
+    cases = registry.read(path)
+    assert len(cases) == 200
+    all_points = [p for case in cases for p in case.points]
+    assert sum(len(p) for p in all_points) == 4435
+    assert sum(p.counts().get("mitotic figure", 0) for p in all_points) == 1721
+    assert sum(p.counts().get("not mitotic figure", 0) for p in all_points) == 2714
+    first = cases[0].points[0]
+    # annotation 1: bbox [4336, 346, 4386, 396] (x1, y1, x2, y2) -> centre (y, x) = (371, 4361)
+    np.testing.assert_array_equal(first.coords[0], [371.0, 4361.0])
+    assert first.classes[0] == "not mitotic figure"
+    assert first.attributes[0]["box_size"] == (50.0, 50.0)
+    assert cases[0].image.shape == (5412, 7215)
+    # images 151-200 are unlabelled
+    assert all(not case.points for case in cases[150:])
+    assert not any(case.provenance.warnings for case in cases)
+
+
+def test_real_midog_round_trip_is_byte_identical(samples, tmp_path):
+    source = samples / "midog" / "MIDOG.json"
+    before = _sha(source)
+    cases = midog.read_midog(source)
+    out = tmp_path / "MIDOG.json"
+    midog.write_midog(cases, out)
+    assert out.read_bytes() == source.read_bytes()
+    assert _sha(source) == before
+
+
+def test_real_midog_half_pixel_box_keeps_its_numbers(samples, tmp_path):
+    cases = midog.read_midog(samples / "midog" / "MIDOG.json")
+    case_150 = next(c for c in cases if c.document["coco_image"]["id"] == 150)
+    points = case_150.points[0]
+    last = points.attributes[-1]["coco"]
+    assert last == {"bbox": [2681.5, 2846, 2731.5, 2896], "category_id": 2, "image_id": 150, "id": 4435}
+    np.testing.assert_array_equal(points.coords[-1], [2871.0, 2706.5])
+
+
+# --------------------------------------------------------------------------- MIDOG, synthetic image + database
+
+
+def test_midog_image_finds_its_database(tmp_path):
+    image = cells.build_midog(tmp_path)
+    assert registry.detect(image).name == "midog"
+    (case,) = registry.read(image)
+    assert case.image.rgb and np.asarray(case.image.data).shape == (256, 320, 3)
+    points = case.points[0]
+    assert points.counts() == {"mitotic figure": 4, "not mitotic figure": 3}
+    np.testing.assert_array_equal(points.coords[:2], [[50, 60], [60, 180]])
+    np.testing.assert_array_equal(points.coords[6], [90.5, 150])
+
+
+def test_midog_edit_write_reopen(tmp_path):
+    image = cells.build_midog(tmp_path / "in")
+    (case,) = registry.read(image)
+    points = case.points[0]
+    points.classes[1] = "not mitotic figure"  # reclassify
+    points.coords[2] = (210.0, 250.0)  # move
+    points.coords = np.vstack([points.coords, [[30.0, 300.0]]])  # add
+    points.classes = np.append(points.classes, "mitotic figure")
+    points.attributes.append({})
+    out = tmp_path / "out.json"
+    midog.write_midog([case], out)
+    written = json.loads(out.read_text())
+    by_id = {a["id"]: a for a in written["annotations"]}
+    assert by_id[1] == {"bbox": [35, 25, 85, 75], "category_id": 1, "image_id": 1, "id": 1}
+    assert by_id[2]["category_id"] == 2
+    assert by_id[3]["bbox"] == [225, 185, 275, 235]
+    assert by_id[10] == {"id": 10, "image_id": 1, "category_id": 1, "bbox": [275, 5, 325, 55]}
+    assert written["categories"] == [{"id": 1, "name": "mitotic figure"}, {"id": 2, "name": "not mitotic figure"}]
+    (again,) = midog.read_midog(out)
+    np.testing.assert_array_equal(again.points[0].coords, points.coords)
+    assert list(again.points[0].classes) == list(points.classes)
+
+
+# --------------------------------------------------------------------------- generic COCO
+
+
+@pytest.fixture
+def coco_file(tmp_path) -> Path:
+    return cells.build_coco(tmp_path / "coco")
+
+
+def test_coco_reads_every_geometry(coco_file):
+    from napari_nsclc import rle
+
+    assert registry.detect(coco_file).name == "coco"
+    (case,) = registry.read(coco_file)
+    assert case.name == "tile_0001" and case.image.shape == (96, 128)
+    assert np.asarray(case.image.data).shape == (96, 128, 3)
+    (polygons,) = case.polygons
+    assert len(polygons) == 2 and list(polygons.classes) == ["tumor", "tumor"]
+    np.testing.assert_array_equal(polygons.polygons[0].exterior, [[10, 10], [10, 30], [25, 30], [25, 10]])
+    np.testing.assert_array_equal(polygons.polygons[1].exterior, [[12, 40.5], [12, 52], [22, 46]])
+    assert polygons.attributes[0]["coco"]["attributes"] == {"occluded": False, "annotator": "A"}
+    (boxes,) = case.boxes
+    np.testing.assert_array_equal(boxes.bounds, [[60, 100, 70, 112]])
+    assert list(boxes.classes) == ["lymphocyte"]
+    (keypoints,) = case.points
+    np.testing.assert_array_equal(keypoints.coords, [[48, 64]])
+    assert list(keypoints.classes) == ["cell"]
+    (mask,) = case.masks
+    assert mask.kind == "instance" and mask.instance_classes == {1: "tumor", 2: "lymphocyte"}
+    document = json.loads(coco_file.read_text())
+    blob = rle.decode(document["annotations"][2]["segmentation"]).astype(bool)
+    np.testing.assert_array_equal(mask.data == 1, blob)
+    assert int((mask.data == 2).sum()) == document["annotations"][3]["area"] == 25 * 25 - 81
+    assert mask.data[72, 32] == 0  # the hole of the uncompressed-RLE ring
+    assert case.document["coco"]["info"]["year"] == 2026
+    assert case.document["coco_image"]["date_captured"] == "2026-01-01"
+    assert "_background_" in polygons.schema.names
+
+
+def test_coco_untouched_round_trip_is_identical(coco_file, tmp_path):
+    before = _sha(coco_file)
+    cases = registry.read(coco_file)
+    out = tmp_path / "out.json"
+    registry.write(cases, out, "coco")
+    assert json.loads(out.read_text()) == json.loads(coco_file.read_text())
+    assert out.read_text() == coco_file.read_text()
+    assert _sha(coco_file) == before
+    with pytest.raises(NsclcFormatError, match="already exists"):
+        registry.write(cases, out, "coco")
+
+
+def test_coco_edits_are_written(coco_file, tmp_path):
+    from napari_nsclc import rle
+
+    (case,) = registry.read(coco_file)
+    case.polygons[0].classes[1] = "lymphocyte"  # second part of annotation 0 changes class
+    case.boxes[0].bounds[0] = (61, 101, 71, 113)
+    mask = case.masks[0]
+    mask.data = mask.data.copy()
+    mask.data[0:5, 0:5] = 1  # grow the compressed-RLE instance
+    out = tmp_path / "edited.json"
+    coco.write_coco([case], out, points_as="keypoints")
+    written = {a["id"]: a for a in json.loads(out.read_text())["annotations"]}
+    original = {a["id"]: a for a in json.loads(coco_file.read_text())["annotations"]}
+    assert written[1]["bbox"] == [101, 61, 12, 10] and written[1]["area"] == 120
+    assert written[2]["area"] == original[2]["area"] + 25
+    assert rle.decode(written[2]["segmentation"])[0:5, 0:5].all()
+    assert written[3] == original[3]  # the untouched RLE instance keeps its uncompressed counts
+    assert isinstance(written[2]["segmentation"]["counts"], str)
+    assert written[4] == original[4]
+    changed = [a for a in written.values() if a["category_id"] == 2 and "segmentation" in a and isinstance(a["segmentation"], list)]
+    assert changed and changed[0]["segmentation"] != []
+
+
+def test_coco_pycocotools_reads_our_rle(coco_file, tmp_path):
+    mask_utils = pytest.importorskip("pycocotools.mask")
+    (case,) = registry.read(coco_file)
+    case.masks[0].data = case.masks[0].data.copy()
+    case.masks[0].data[90:96, 120:128] = 2
+    out = tmp_path / "rle.json"
+    coco.write_coco([case], out)
+    written = {a["id"]: a for a in json.loads(out.read_text())["annotations"]}
+    segmentation = written[3]["segmentation"]
+    decoded = mask_utils.decode(mask_utils.frPyObjects(segmentation, *segmentation["size"]))
+    np.testing.assert_array_equal(decoded.astype(bool), case.masks[0].data == 2)
+
+
+def _bad_document() -> dict:
+    return {
+        "images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 80}],
+        "categories": [{"id": 1, "name": "tumor"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 5, 5]},
+            {"id": 2, "image_id": 9, "category_id": 1, "bbox": [10, 10, 5, 5]},
+            {"id": 3, "image_id": 1, "category_id": 7, "bbox": [10, 10, 5, 5]},
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [20, 20, 5, 5]},
+            {"id": 4, "image_id": 1, "category_id": 1, "bbox": [float("nan"), 10, 5, 5]},
+            {"id": 5, "image_id": 1, "category_id": 1, "bbox": [-3, 10, 5, 5]},
+            {"id": 6, "image_id": 1, "category_id": 1, "bbox": [90, 70, 20, 20]},
+            {"id": 7, "image_id": 1, "category_id": 1, "segmentation": [[1, 2, 3, float("nan"), 5, 6]]},
+            {"id": 8, "image_id": 1, "category_id": 1, "bbox": [30, 30, 4, 4]},
+        ],
+    }
+
+
+def test_coco_bad_objects_are_reported_and_valid_ones_load(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_bad_document()))
+    (case,) = coco.read_coco(path)
+    np.testing.assert_array_equal(case.boxes[0].bounds, [[10, 10, 15, 15], [30, 30, 34, 34]])
+    warnings = case.provenance.warnings
+    assert len(warnings) == 7
+    expected = [
+        "bad.json: annotation 2: image_id 9",
+        "bad.json: annotation 3: category_id 7",
+        "bad.json: annotation 1: duplicate annotation id",
+        "bad.json: annotation 4: bbox",
+        "bad.json: annotation 5: negative coordinates",
+        "bad.json: annotation 6: box reaches outside the 100x80 image",
+        "bad.json: annotation 7: polygon segmentation has NaN",
+    ]
+    for message, prefix in zip(warnings, expected, strict=True):
+        assert message.startswith(prefix), message
+    assert "NaN" in warnings[3]
+
+
+def test_midog_bad_objects(tmp_path):
+    image = cells.build_midog(tmp_path)
+    database = json.loads((tmp_path / "MIDOG.json").read_text())
+    database["annotations"] += [
+        {"bbox": [10, 10, 60, 60], "category_id": 1, "image_id": 77, "id": 20},
+        {"bbox": [10, 10, 60, 60], "category_id": 5, "image_id": 1, "id": 21},
+        {"bbox": [10, 10, 60, 60], "category_id": 1, "image_id": 1, "id": 1},
+        {"bbox": [-40, 10, 10, 60], "category_id": 1, "image_id": 1, "id": 22},
+        {"bbox": [300, 10, 350, 60], "category_id": 2, "image_id": 1, "id": 23},
+    ]
+    (tmp_path / "MIDOG.json").write_text(json.dumps(database))
+    (case,) = registry.read(image)
+    assert case.points[0].counts() == {"mitotic figure": 4, "not mitotic figure": 3}
+    warnings = case.provenance.warnings
+    assert [w.split(":")[1].strip() for w in warnings] == [f"annotation {i}" for i in (20, 21, 1, 22, 23)]
+    assert all(w.startswith("MIDOG.json: ") for w in warnings)
+    assert "cell centre lies outside the 320x256 image" in warnings[-1]
+
+
+def test_not_json_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"images": [1, 2')
+    with pytest.raises(NsclcFormatError, match="broken.json: is not valid JSON"):
+        coco.read_coco(path)
