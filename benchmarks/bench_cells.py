@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import markdown_table, peak_rss_mb, write_section  # noqa: E402
+from _report import markdown_table, peak_rss_mb, write_section
 
-from napari_nsclc.datasets.nucls import NUCLS_SCHEMA  # noqa: E402
-from napari_nsclc.formats.coco import write_coco  # noqa: E402
-from napari_nsclc.layers import points_to_layer, polygons_to_layer  # noqa: E402
-from napari_nsclc.model import Case, ImageRef, PointSet, Polygon, PolygonSet, Provenance  # noqa: E402
+from napari_nsclc.datasets.nucls import NUCLS_SCHEMA
+from napari_nsclc.formats.coco import write_coco
+from napari_nsclc.layers import points_to_layer, polygons_to_layer
+from napari_nsclc.model import Case, ImageRef, PointSet, Polygon, PolygonSet, Provenance
 
 REPEATS = 3
 NUCLEUS_CLASSES = [n for n in NUCLS_SCHEMA.names if n != "unlabeled"]
@@ -172,7 +172,6 @@ def main() -> None:
     layer_row("60k classified nuclei → Points layer ready", lambda: points_to_layer(case_60k.points[0], case_60k), 2)
     case_1m = nuclei_case(1_000_000, seed=3)
     layer_row("1M points → Points layer ready", lambda: points_to_layer(case_1m.points[0], case_1m), 5)
-    del case_1m
     case_6k = nuclei_case(6_000, with_polygons=True)
     layer_row("6k nucleus contours → Shapes layer ready (for comparison)",
               lambda: polygons_to_layer(case_6k.polygons[0], case_6k), None)  # fmt: skip

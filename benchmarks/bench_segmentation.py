@@ -15,7 +15,6 @@ Targets (issue 4): Labels -> COCO polygons >= 2,000 objects/s; RLE encoding
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from napari_nsclc.testing.segmentation import smooth_field  # noqa: E402
 
 SHAPE = (2560, 3328)
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ignite" / "patient1_he_roi1_with_context.png"
-REPEATS = 5
+REPEATS = 9
 
 
 def synthetic_tissue_map(shape=SHAPE, seed=3) -> np.ndarray:
@@ -123,7 +122,7 @@ def main() -> None:
         [
             "Labels -> COCO polygons: `geometry.labels_to_instances` (8-connected regions per class, "
             "pixel-boundary rings with holes) plus conversion to COCO `segmentation` lists. Best of "
-            f"{REPEATS} runs, one thread. \"exact\": rasterising the polygons gives back the mask.",
+            f'{REPEATS} runs, one thread. "exact": rasterising the polygons gives back the mask.',
             markdown_table(
                 ["mask (3328 x 2560)", "objects", "vertices", "time", "objects/s", ">= 2,000/s", "exact"],
                 polygon_rows,
@@ -133,8 +132,15 @@ def main() -> None:
             "napari holds masks in C order; pycocotools needs Fortran order, so its fair time includes "
             "`np.asfortranarray`; its best case (input already Fortran-ordered) is shown too.",
             markdown_table(
-                ["masks", "N", "ours MP/s", "pycocotools MP/s", "ratio (ours / pycocotools)",
-                 "pycocotools, Fortran input, MP/s", "ratio vs Fortran input"],
+                [
+                    "masks",
+                    "N",
+                    "ours MP/s",
+                    "pycocotools MP/s",
+                    "ratio (ours / pycocotools)",
+                    "pycocotools, Fortran input, MP/s",
+                    "ratio vs Fortran input",
+                ],
                 rle_rows,
             ),  # fmt: skip
             "Targets: >= 2,000 objects/s and >= 0.8x pycocotools.",

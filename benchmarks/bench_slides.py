@@ -158,8 +158,14 @@ def napari_worker(path: str) -> dict:
     elapsed = time.perf_counter() - start
     drawn = float(np.asarray(screenshot)[..., :3].std())
     level = int(layers[0].data_level)
+    # again in the same session: without napari's one-time set-up of its first layer (imports, unit registry)
+    viewer.layers.clear()
+    start = time.perf_counter()
+    viewer.open(path, plugin="napari-nsclc")
+    viewer.screenshot(canvas_only=True)
+    warm = time.perf_counter() - start
     viewer.close()
-    return {"first_screenshot_s": elapsed, "drawn_std": drawn, "data_level": level,
+    return {"first_screenshot_s": elapsed, "warm_screenshot_s": warm, "drawn_std": drawn, "data_level": level,
             "extra_rss_mb": _peak_mb() - baseline_rss}
 
 
@@ -195,7 +201,7 @@ def _measure(paths: dict[int, Path], n_reads: int, repeats: int) -> tuple[dict, 
     screenshots = {}
     for size, size_runs in napari_runs.items():
         screenshots[size] = {key: statistics.median(run[key] for run in size_runs)
-                             for key in ("first_screenshot_s", "drawn_std", "extra_rss_mb")}
+                             for key in ("first_screenshot_s", "warm_screenshot_s", "drawn_std", "extra_rss_mb")}
         screenshots[size]["data_level"] = size_runs[0]["data_level"]
     return results, screenshots
 
@@ -207,7 +213,9 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
     for size in sizes:
         for tool in TOOLS:
             r = results[(tool, size)]
-            napari_s = f"{screenshots[size]['first_screenshot_s']:.2f}" if tool == "napari-nsclc" else "n/a"
+            shot = screenshots[size]
+            napari_s = (f"{shot['first_screenshot_s']:.2f} ({shot['warm_screenshot_s']:.2f} warm)"
+                        if tool == "napari-nsclc" else "n/a")
             rows.append([f"{size // 1000}k²", tool, f"{r['open_s'] * 1000:.0f}", f"{r['open_extra_mb']:.0f}",
                          f"{r['peak_rss_mb']:.0f}", f"{r['reads_1']:.0f}", f"{r['reads_2']:.0f}", napari_s])
     table = markdown_table(
@@ -223,7 +231,8 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
         for competitor in ("tiffslide", "openslide"):
             other = results[(competitor, size)]
             ratio_rows.append([f"{size // 1000}k²", competitor, f"{other['open_s'] / ours['open_s']:.2f}×",
-                               f"{ours['reads_1'] / other['reads_1']:.2f}×", f"{ours['reads_2'] / other['reads_2']:.2f}×"])
+                               f"{ours['reads_1'] / other['reads_1']:.2f}×",
+                               f"{ours['reads_2'] / other['reads_2']:.2f}×"])
     ratios = markdown_table(["slide", "vs", "open + overview speed-up", "reads/s ratio, 1 thread",
                              "reads/s ratio, 2 threads"], ratio_rows)
     time_growth = ours_large["open_s"] / ours_small["open_s"]
@@ -241,7 +250,8 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
          verdict(ours_large["open_s"] <= 1.0)],
         [f"{large // 1000}k² extra RSS ≤ 300 MB", f"{ours_large['open_extra_mb']:.0f} MB",
          verdict(ours_large["open_extra_mb"] <= 300)],
-        [f"{small // 1000}k² → {large // 1000}k² time growth ≤ 1.5×", f"{time_growth:.2f}×", verdict(time_growth <= 1.5)],
+        [f"{small // 1000}k² → {large // 1000}k² time growth ≤ 1.5×", f"{time_growth:.2f}×",
+         verdict(time_growth <= 1.5)],
         [f"{small // 1000}k² → {large // 1000}k² memory growth ≤ 1.5×", f"{memory_growth:.2f}×",
          verdict(memory_growth <= 1.5)],
         ["random reads ≥ 1.0× tiffslide (worst of 1 and 2 threads)", f"{read_vs_tiffslide:.2f}×",
@@ -250,7 +260,8 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
          verdict(read_vs_openslide >= 1.5)],
     ])
     napari_note = "; ".join(
-        f"{size // 1000}k²: {s['first_screenshot_s']:.2f} s, drew level {s['data_level']} "
+        f"{size // 1000}k²: {s['first_screenshot_s']:.2f} s ({s['warm_screenshot_s']:.2f} s warm), "
+        f"drew level {s['data_level']} "
         f"(screenshot pixel std {s['drawn_std']:.0f}, > 0 means the slide is on screen)"
         for size, s in screenshots.items()
     )
@@ -261,7 +272,9 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
         f"median over the rounds. (b) is {n_reads} random "
         "256² level-0 regions (same positions for every tool) returned as numpy arrays. "
         "(c) extra RSS = peak resident memory after open + overview minus resident memory after imports. "
-        "(d) is measured for this plugin only (the other tools have no napari reader here).\n\n"
+        "(d) is measured for this plugin only (the other tools have no napari reader here): the first number is the "
+        "first layer of a fresh napari session, which includes napari's one-time set-up (layer imports, its unit "
+        "registry); 'warm' is the same file opened again in that session.\n\n"
         f"{table}\n\nRatios (this plugin relative to each competitor; > 1 means this plugin is faster):\n\n{ratios}\n\n"
         f"Targets from issue 3:\n\n{targets}\n\nnapari first screenshot: {napari_note}."
     )

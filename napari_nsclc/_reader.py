@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import registry
 from .layers import case_to_layers
-from .model import NsclcFormatError
+from .model import Case, NsclcFormatError
 
 #: Warnings shown one by one before they are summarised, so a file with
 #: thousands of bad objects does not bury the user in notifications.
@@ -37,16 +37,31 @@ def read_layers(path) -> list:
         cases = registry.read(p)
         if not cases:
             raise NsclcFormatError(p, "holds no image or annotation")
-        case = cases[0]
+        layers.extend(case_layers_with_context(cases, 0, p))
+    return layers
+
+
+def scene_indices(cases: list[Case], index: int) -> list[int]:
+    """``index`` and the cases of the same group (parts of one scene)."""
+    group = cases[index].group
+    if group is None:
+        return [index]
+    return [i for i, case in enumerate(cases) if case.group == group]
+
+
+def case_layers_with_context(cases: list[Case], index: int, source) -> list:
+    """Layer data for case ``index`` (and its scene), tagged with where it sits in its dataset."""
+    layers = []
+    for i in scene_indices(cases, index):
+        case = cases[i]
         _show_warnings(case.provenance.warnings)
-        case_layers = case_to_layers(case)
-        for _data, kwargs, _type in case_layers:
+        for data, kwargs, layer_type in case_to_layers(case):
             kwargs.setdefault("metadata", {}).setdefault("nsclc", {})["dataset"] = {
-                "source": str(Path(p)),
-                "index": 0,
+                "source": str(Path(source)),
+                "index": index,
                 "count": len(cases),
             }
-        layers.extend(case_layers)
+            layers.append((data, kwargs, layer_type))
     return layers
 
 

@@ -11,17 +11,17 @@ import tempfile
 from pathlib import Path
 
 from . import registry
-from .layers import case_to_layers
+from ._reader import case_layers_with_context
 from .testing import build
 
 DEMO_LAYOUT = "ocelot"
 
 
 def sample_layers(layout: str) -> list:
-    """Layer data for the first case of a freshly built ``layout`` dataset."""
+    """Layer data for the first case (and its scene) of a freshly built ``layout`` dataset."""
     root = Path(tempfile.mkdtemp(prefix=f"napari-nsclc-{layout}-"))
-    cases = registry.read(build(layout, root))
-    return case_to_layers(cases[0])
+    path = build(layout, root)
+    return case_layers_with_context(registry.read(path), 0, path)
 
 
 def demo_sample() -> list:

@@ -57,3 +57,7 @@ def write_midog(path: str, layer_data: list) -> list[str]:
 
 def write_ocelot(path: str, layer_data: list) -> list[str]:
     return write_layers("ocelot", path, layer_data)
+
+
+def write_lung_pet_ct_dx(path: str, layer_data: list) -> list[str]:
+    return write_layers("lung-pet-ct-dx", path, layer_data)

@@ -172,6 +172,8 @@ def _run_demo(args) -> int:
     browser.set_datasets(datasets)
     first = DEMO_FIRST_LAYOUT if DEMO_FIRST_LAYOUT in datasets else next(iter(datasets))
     browser.open_dataset(first)
+    shown = ", ".join(f"{layer._type_string} '{layer.name}'" for layer in viewer.layers)
+    print(f"showing {first}: {shown}")
     if args.screenshot:
         viewer.window._qt_window.resize(1400, 900)
         _process_events()
@@ -183,7 +185,13 @@ def _run_demo(args) -> int:
 
 
 def _viewer():
+    import warnings
+
     import napari
+
+    # napari nags about PyQt5's retirement in a pop-up; users who installed the
+    # [pyqt5] extra cannot act on it mid-session, and PyQt6 works unchanged.
+    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
 
     viewer = napari.Viewer(title="napari-nsclc")
     from .widgets.case_info import CaseInfoWidget

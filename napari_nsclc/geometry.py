@@ -117,7 +117,9 @@ def _trace(labels: np.ndarray, ignore: Sequence[int]) -> _Rings:
     if labels.ndim != 2:
         raise ValueError(f"expected a 2-D label image, got shape {labels.shape}")
     height, width = labels.shape
-    empty = _Rings([], np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 4)))
+    empty = _Rings(
+        [], np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 4))
+    )
     if labels.size == 0:
         return empty
     padded, sentinel = _padded_with_free_value(labels, ignore)
@@ -371,9 +373,7 @@ def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "in
     for value, exterior, holes, area, (y0, x0, y1, x1) in _group_rings(labels, ignore):
         polygons.append(Polygon(exterior, holes))
         classes.append(schema.name_of(value) if value in known else f"<value {value}>")
-        attributes.append(
-            {"area": area, "bbox": [round(x0 + 0.5), round(y0 + 0.5), round(x1 - x0), round(y1 - y0)]}
-        )
+        attributes.append({"area": area, "bbox": [round(x0 + 0.5), round(y0 + 0.5), round(x1 - x0), round(y1 - y0)]})
     return PolygonSet(name, polygons, classes, schema, attributes)
 
 

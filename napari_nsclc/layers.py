@@ -55,6 +55,7 @@ __all__ = [
 LayerDataTuple = tuple[Any, dict, str]
 TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
 METADATA_KEY = "nsclc"
+UNIT_NAMES = {"um": "micrometer", "mm": "millimeter"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -66,7 +67,11 @@ def _placement(image: ImageRef, ndim: int) -> dict:
     origin = tuple(image.origin)[-ndim:]
     scale = (1.0,) * (ndim - len(scale)) + scale
     origin = (0.0,) * (ndim - len(origin)) + origin
-    return {"scale": scale, "translate": origin}
+    placement = {"scale": scale, "translate": origin}
+    if image.unit in UNIT_NAMES:
+        # napari's scale bar reads the layer's units, not ScaleBar.unit
+        placement["units"] = (UNIT_NAMES[image.unit],) * ndim
+    return placement
 
 
 def _image_without_pixels(image: ImageRef) -> ImageRef:
@@ -254,7 +259,15 @@ def boxes_to_layer(boxes: BoxSet, case: Case) -> LayerDataTuple:
     kwargs = _object_kwargs(boxes, case, "boxes", ndim)
     colors = kwargs.pop("face_color_cycle")
     cycle = shapes_color_cycle(colors, [str(c) for c in boxes.classes])
-    kwargs.update(shape_type="rectangle", edge_color="class", edge_color_cycle=cycle, face_color="transparent", edge_width=2)
+    kwargs.update(
+        shape_type="rectangle",
+        edge_color="class",
+        edge_color_cycle=cycle,
+        face_color="transparent",
+        edge_width=2,
+        ndim=ndim,  # an empty box set on a volume must still be 3-D
+        text={"string": "{class}", "anchor": "upper_left", "size": 10, "color": "white"},
+    )
     return (list(boxes.corners()), kwargs, "shapes")
 
 
@@ -313,6 +326,7 @@ def polygons_to_layer(polygons: PolygonSet, case: Case) -> LayerDataTuple:
         face_color="class",
         face_color_cycle=shapes_color_cycle(colors, present, alpha=0.25),
         edge_width=2,
+        ndim=ndim,
     )
     return (data, kwargs, "shapes")
 

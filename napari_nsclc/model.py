@@ -525,6 +525,10 @@ class Case:
     document : dict
         Fields of the source document that belong to no single object
         (COCO ``info``/``licenses``, VOC ``source``...), kept verbatim.
+    group : str or None
+        Cases with the same group are parts of one scene that overlay in world
+        coordinates (an OCELOT sample's tissue and cell patches) and are
+        opened together.
     """
 
     name: str
@@ -535,6 +539,7 @@ class Case:
     polygons: list[PolygonSet] = field(default_factory=list)
     provenance: Provenance = field(default_factory=lambda: Provenance(source="", format=""))
     document: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
 
     def annotation_sets(self) -> list[_ObjectSet]:
         """All point, box and polygon sets."""

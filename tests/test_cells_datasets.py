@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from napari_nsclc import registry
-from napari_nsclc.datasets import ignite_pdl1, nucls, ocelot
+from napari_nsclc.datasets import nucls, ocelot
 from napari_nsclc.testing import cells
 
 
@@ -103,8 +103,9 @@ def test_nucls_round_trip_and_reclassify(tmp_path):
     rows = list(csv.DictReader(target.open()))
     assert (rows[2]["raw_classification"], rows[2]["main_classification"], rows[2]["super_classification"]) == (
         "plasma_cell", "plasma_cell", "sTIL")
-    assert rows[2]["coords_x"] == list(csv.DictReader((root / "csv" / f"{case.name}.csv").open()))[2]["coords_x"]
-    assert rows[0] == list(csv.DictReader((root / "csv" / f"{case.name}.csv").open()))[0]
+    source_rows = list(csv.DictReader((root / "csv" / f"{case.name}.csv").open()))
+    assert rows[2]["coords_x"] == source_rows[2]["coords_x"]
+    assert rows[0] == source_rows[0]
 
 
 def test_nucls_mask_with_1000_nuclei_decodes_by_pair(tmp_path):
@@ -124,6 +125,7 @@ def test_nucls_mask_with_1000_nuclei_decodes_by_pair(tmp_path):
     instances, codes, classes, fov = nucls.decode_mask(mask)
     np.testing.assert_array_equal(instances, truth)
     assert len(codes) == 1000 and codes[1000] == 1 + 999 % 12 and codes[255] == 1 + 254 % 12
+    assert (classes[truth == 1000] == 1 + 999 % 12).all() and classes[0, 0] == 0
     assert (fov == 253).all()
     np.testing.assert_array_equal(nucls.encode_mask(instances, codes, fov), mask)
     assert nucls.instance_id_of_pair(2, 3) == 255 and tuple(nucls.pair_of_instance_id(255)) == (2, 3)
@@ -145,7 +147,7 @@ def test_nucls_mask_off_by_a_pixel_is_fitted_and_reported(tmp_path):
 
 def test_nucls_csv_missing_columns_and_bad_rows(tmp_path):
     root = cells.build_nucls(tmp_path)
-    csv_path = sorted((root / "csv").iterdir())[0]
+    csv_path = min((root / "csv").iterdir())
     lines = csv_path.read_text().splitlines()
     rows = list(csv.reader(lines))
     keep = [rows[0].index(c) for c in ("", "raw_classification", "xmin", "ymin", "xmax", "ymax")]
@@ -299,7 +301,7 @@ def test_ocelot_bad_csv_lines(tmp_path):
     root = cells.build_ocelot(tmp_path)
     csv_path = root / "annotations/train/cell/001.csv"
     csv_path.write_text(csv_path.read_text() + "5,nan,1\n-3,4,2\n10,10,7\n1,2\n")
-    tissue, cell = registry.read(root)
+    _tissue, cell = registry.read(root)
     assert len(cell.points[0]) == 15
     assert [w.split(":")[1].strip() for w in cell.provenance.warnings] == [f"line {n}" for n in (16, 17, 18, 19)]
 

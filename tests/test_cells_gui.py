@@ -105,7 +105,7 @@ def test_midog_points_classify_add_move_delete_undo_save_reopen(editor, tmp_path
 def test_nucls_shapes_levels_centroids_and_csv(editor, tmp_path):
     viewer, widget = editor
     root = cells.build_nucls(tmp_path / "in")
-    csv_path = sorted((root / "csv").iterdir())[0]
+    csv_path = min((root / "csv").iterdir())
     viewer.open(csv_path, plugin="napari-nsclc")
     shapes = viewer.layers["nuclei"]
     viewer.layers.selection.active = shapes
@@ -158,3 +158,39 @@ def test_reader_layers_for_every_cell_layout(make_napari_viewer, tmp_path):
         viewer.open(path, plugin="napari-nsclc")
         assert layer_names <= {layer.name for layer in viewer.layers}, name
         assert viewer.layers[0]._type_string == "image" and viewer.layers[0].rgb
+
+
+@pytest.mark.parametrize(
+    ("layout", "relative", "layer_name", "format_name", "suffix"),
+    [
+        ("ignite-pdl1", None, "cells", "ignite-pdl1", ".json"),
+        ("ocelot", "annotations/train/cell/001.csv", "cells", "ocelot", ".csv"),
+        ("coco", None, "keypoints", "coco", ".json"),
+    ],
+)
+def test_points_formats_classify_add_undo_save_reopen(editor, tmp_path, layout, relative, layer_name, format_name, suffix):
+    viewer, widget = editor
+    path = cells.BUILDERS[layout](tmp_path / layout)
+    if relative:
+        path = path / relative
+    viewer.open(path, plugin="napari-nsclc")
+    points = viewer.layers[layer_name]
+    viewer.layers.selection.active = points
+    second = widget.class_names[1] if len(widget.class_names) > 1 else widget.class_names[0]
+    points.selected_data = {0}
+    _press(viewer, "2")
+    assert points.features["class"].iloc[0] == second
+    points.selected_data = set()
+    _press(viewer, "1")
+    count = len(points.data)
+    points.add([[20.0, 30.0]])
+    points.add([[40.0, 50.0]])
+    assert widget.undo() and len(points.data) == count + 1
+    assert points.features["class"].iloc[-1] == widget.class_names[0]
+    out = tmp_path / f"saved{suffix}"
+    widget.save(out, format_name)
+    reopened = registry.read(out)
+    case = next(c for c in reopened if c.points)
+    saved = next(p for p in case.points if len(p) == count + 1)
+    np.testing.assert_allclose(saved.coords, points.data)
+    assert list(saved.classes) == list(points.features["class"].astype(str))

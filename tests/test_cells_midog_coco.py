@@ -251,3 +251,21 @@ def test_not_json_is_a_clear_error(tmp_path):
     path.write_text('{"images": [1, 2')
     with pytest.raises(NsclcFormatError, match="broken.json: is not valid JSON"):
         coco.read_coco(path)
+
+
+def test_coco_duplicate_category_names_round_trip(tmp_path):
+    document = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 50, "height": 50}],
+        "categories": [{"id": 1, "name": "cell"}, {"id": 2, "name": "cell"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [10, 10, 5, 5]},
+        ],
+    }
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps(document))
+    (case,) = coco.read_coco(path)
+    assert list(case.boxes[0].classes) == ["cell", "cell (id 2)"]
+    out = tmp_path / "out.json"
+    coco.write_coco([case], out)
+    assert json.loads(out.read_text()) == document

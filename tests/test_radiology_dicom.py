@@ -32,7 +32,7 @@ def collection(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cases(collection):
-    return registry.read(collection)
+    return lung.read_lung_pet_ct_dx(collection)
 
 
 def _series_folder(collection: Path, name: str) -> Path:
@@ -88,6 +88,7 @@ def test_window_presets_and_default_by_modality():
     assert dicom.WINDOW_PRESETS["lung"] == (1400.0, -700.0)
     assert dicom.contrast_limits("lung") == (-1400.0, 0.0)
     assert dicom.default_window("CT") == "mediastinum" and dicom.default_window("PT") == "pet"
+    assert dicom.default_window("MR") is None
 
 
 def test_boxes_and_browser_on_synthetic_collection(collection, cases):

@@ -94,6 +94,11 @@ def test_file_open_of_the_real_sample_shows_boxes_on_their_slices(make_napari_vi
     assert browser.annotated_planes() == list(range(12, 20))
     browser.apply_window("lung")
     assert tuple(image.contrast_limits) == (-1400.0, 0.0)
+    # a series opened afterwards through File > Open is followed by the dock
+    study = root / "Lung-PET-CT-Dx" / "Lung_Dx-A0002" / "04-25-2007-NA-ThoraxAThoraxRoutine Adult-34834"
+    other = viewer.open(str(study / "3.000000-ThoraxRoutine  8.0.0  B40f-10983"), plugin="napari-nsclc")
+    assert browser.image_layer is other[0] and browser.boxes_layer is other[1]
+    assert browser.annotated_planes() == list(range(12, 22))
 
 
 def test_pet_series_opens_in_suv_over_the_same_world_as_ct(make_napari_viewer, collection):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -168,3 +169,25 @@ def test_browser_rows_come_from_metadata_csv(root):
         ("Lung_Dx-A0002", "A", "CT", 30, 8, True),
     ]
     assert rows[3].series == "ThoraxRoutine  8.0.0  B70f"
+
+
+def test_a_box_drawn_on_a_new_slice_gets_its_own_xml_in_the_collection_style(root, tmp_path):
+    copy = tmp_path / "lung-pet-ct-dx"
+    shutil.copytree(root / "Annotation", copy / "Annotation")
+    (copy / "metadata.csv").write_bytes((root / "metadata.csv").read_bytes())
+    cases = lung.read_lung_pet_ct_dx(root)
+    ct = cases[0]
+    boxes = ct.boxes[0]
+    ct.boxes[0] = type(boxes)(boxes.name, [*boxes.bounds, [100, 110, 150, 170]], [*boxes.classes, "G"],
+                              boxes.schema, [*boxes.attributes, {}], planes=[*boxes.planes, 3])
+    written = lung.write_lung_pet_ct_dx(cases, copy)
+    uid = ct.image.metadata["sop_instance_uids"][3]
+    assert written == [copy / "Annotation" / "A0002" / f"{uid}.xml"]
+    expected = next((root / "Annotation" / "A0002").glob("*.xml")).read_text()
+    header, objects, warnings = voc.parse_voc(written[0].read_text())
+    assert [(o.name, o.bounds) for o in objects] == [("G", (100.0, 110.0, 150.0, 170.0))]
+    # same layout as the collection's own files: only the numbers and the class differ
+    def skeleton(text):
+        return re.sub(r">[^<]*<", "><", text)
+
+    assert skeleton(written[0].read_text()) == skeleton(expected)

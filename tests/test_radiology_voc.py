@@ -183,3 +183,23 @@ def test_split_lists_only_grow(dataset, tmp_path):
     (target / "ImageSets" / "Main" / "train.txt").write_text("other_image\n")
     voc_detection.write_voc_detection(cases[:1], target, overwrite=True)
     assert (target / "ImageSets" / "Main" / "train.txt").read_text() == "other_image\nimg_000\n"
+
+
+def test_lung_pet_ct_dx_volume_converts_to_one_voc_image_per_annotated_slice(tmp_path):
+    collection = build("lung-pet-ct-dx", tmp_path)
+    ct = registry.read(collection)[0]
+    out = tmp_path / "detection"
+    assert cli_main(["convert", str(collection), "--to", "voc", "-o", str(out)]) == 0
+    back = registry.read(out)
+    uids = ct.image.metadata["sop_instance_uids"]
+    assert sorted(c.name for c in back) == sorted(uids[k] for k in fx.tumour_boxes())
+    by_name = {c.name: c for c in back}
+    for plane, (_, xmin, ymin, xmax, ymax) in fx.tumour_boxes().items():
+        case = by_name[uids[plane]]
+        assert case.boxes[0].bounds.tolist() == [[ymin, xmin, ymax, xmax]]
+        assert case.boxes[0].classes.tolist() == ["A"]
+    # slice 5 in the mediastinum window: the 30 HU tumour is mid-grey, the -850 HU lung black
+    grey = np.asarray(by_name[uids[5]].image.data)
+    assert grey.shape == (64, 64)
+    assert abs(int(grey[24, 18]) - round((30 + 135) / 350 * 255)) <= 12
+    assert grey[24, 12] <= 8

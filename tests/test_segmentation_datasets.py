@@ -222,7 +222,10 @@ def test_ignite_real_mask_round_trip_keeps_values_and_classes(tmp_path, samples)
                            "Necrotic tissue", "Erythrocytes", "Macrophages"}  # fmt: skip
     assert counts["Tumor cells"] == 1930701 and counts["Macrophages"] == 180991
     assert not any("outside" in w for w in case.provenance.warnings)
-    assert "images/he/patient1_he_roi1_with_context.png: missing; showing the tissue mask alone" in case.provenance.warnings
+    assert (
+        "images/he/patient1_he_roi1_with_context.png: missing; showing the tissue mask alone"
+        in case.provenance.warnings
+    )
     (written,) = registry.write([case], data, "ignite-he")
     assert written == data / "corrections" / "annotations" / "he" / real.name
     again = np.asarray(Image.open(written))
@@ -252,7 +255,10 @@ def test_ignite_values_outside_schema_are_counted(tmp_path):
     Image.fromarray(labels).save(mask_path)
     case = registry.read(data)[0]
     assert (case.masks[0].data == 40).sum() == 10
-    assert "patient1_he_roi1.png: 1 value(s) outside the ignite-he classes: 40 (10 px); kept unchanged" in case.provenance.warnings
+    assert (
+        "patient1_he_roi1.png: 1 value(s) outside the ignite-he classes: 40 (10 px); kept unchanged"
+        in case.provenance.warnings
+    )
 
 
 # --------------------------------------------------------------------------- VOC segmentation
@@ -267,7 +273,12 @@ def test_voc_segmentation_classes_objects_and_round_trip(tmp_path):
     assert class_mask.schema.names == ["tumour", "stroma", "necrosis", "void"]
     assert class_mask.schema.by_code(255).name == "void"
     assert 255 in np.unique(class_mask.data)
-    assert objects.kind == "instance" and set(objects.instance_classes.values()) <= {"tumour", "stroma", "necrosis", "void"}
+    assert objects.kind == "instance" and set(objects.instance_classes.values()) <= {
+        "tumour",
+        "stroma",
+        "necrosis",
+        "void",
+    }
     for object_id, name in objects.instance_classes.items():
         under = class_mask.data[(objects.data == object_id) & (class_mask.data != 255)]
         if name != "void":
@@ -281,9 +292,10 @@ def test_voc_segmentation_classes_objects_and_round_trip(tmp_path):
             np.testing.assert_array_equal(mask_a.data, mask_b.data)
         assert a.masks[0].schema == b.masks[0].schema
         assert b.masks[1].instance_classes == a.masks[1].instance_classes
-        assert Image.open(out / "SegmentationClass" / f"{a.name}.png").getpalette() == Image.open(
-            root / "SegmentationClass" / f"{a.name}.png"
-        ).getpalette()
+        assert (
+            Image.open(out / "SegmentationClass" / f"{a.name}.png").getpalette()
+            == Image.open(root / "SegmentationClass" / f"{a.name}.png").getpalette()
+        )
 
 
 def test_voc_without_labelmap_uses_voc_classes(tmp_path):

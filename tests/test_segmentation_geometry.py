@@ -94,7 +94,9 @@ def test_labels_outside_schema_are_kept_by_value():
 
 def test_rasterize_later_polygons_on_top_and_holes_reveal_below():
     big = Polygon([[-0.5, -0.5], [-0.5, 5.5], [5.5, 5.5], [5.5, -0.5]])
-    framed = Polygon([[0.5, 0.5], [0.5, 4.5], [4.5, 4.5], [4.5, 0.5]], holes=[[[1.5, 1.5], [1.5, 3.5], [3.5, 3.5], [3.5, 1.5]]])
+    framed = Polygon(
+        [[0.5, 0.5], [0.5, 4.5], [4.5, 4.5], [4.5, 0.5]], holes=[[[1.5, 1.5], [1.5, 3.5], [3.5, 3.5], [3.5, 1.5]]]
+    )
     out = rasterize_polygons([big, framed], (6, 6), [1, 2])
     assert out[0, 0] == 1 and out[1, 1] == 2 and out[2, 2] == 1 and out[5, 5] == 1
     assert (out == 2).sum() == 16 - 4

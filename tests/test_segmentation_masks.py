@@ -170,7 +170,12 @@ def test_voc_palette_writer_with_labelmap_reads_back(tmp_path):
     assert info["encoding"] == "palette"
     np.testing.assert_array_equal(codes, case.masks[0].data)
     labelmap = mask_io.read_labelmap(written[1])
-    assert [(c.code, c.name) for c in labelmap.classes] == [(0, "background"), (1, "class 1"), (2, "class 2"), (3, "class 3")]
+    assert [(c.code, c.name) for c in labelmap.classes] == [
+        (0, "background"),
+        (1, "class 1"),
+        (2, "class 2"),
+        (3, "class 3"),
+    ]
     for info_ in labelmap.classes[1:]:
         assert info_.color == case.masks[0].schema.by_code(info_.code).color
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_util  # the reference implementation (testing extra)
 
 from napari_nsclc import rle
-
-mask_util = pytest.importorskip("pycocotools.mask")
 
 
 def _random_masks(seed, n=150):

@@ -224,3 +224,13 @@ def test_imagescope_converts_to_geojson(tmp_path):
     features = json.loads(written.read_text())["features"]
     assert [f["properties"]["classification"]["name"] for f in features] == ["Invasive", "Benign"]
     assert features[0]["geometry"]["coordinates"] == [[[1000, 2000], [1400, 2000], [1400, 2200.5], [1000, 2000]]]
+
+
+def test_imagescope_hostile_xml_is_refused(tmp_path):
+    path = tmp_path / "evil.xml"
+    path.write_text('<?xml version="1.0"?>\n<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/hostname">]>\n'
+                    '<Annotations MicronsPerPixel="0.25"><Annotation><Regions><Region Text="&x;"><Vertices>'
+                    '<Vertex X="1" Y="2"/></Vertices></Region></Regions></Annotation></Annotations>\n')
+    assert registry.detect(path).name == "imagescope"
+    with pytest.raises(NsclcFormatError, match=r"evil\.xml: refused: the XML declares entities"):
+        registry.read(path)

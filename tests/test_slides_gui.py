@@ -85,3 +85,39 @@ def test_bad_slide_raises_and_keeps_open_layers(make_napari_viewer, wsi, tmp_pat
     with pytest.raises(Exception, match="broken.svs"):
         viewer.open(broken, plugin="napari-nsclc")
     assert [layer.name for layer in viewer.layers] == ["slide", "ASAP polygons", "ASAP points"]
+
+
+def test_slide_with_mask_pyramid_shows_aligned_multiscale_labels(make_napari_viewer, tmp_path):
+    tissue = builders.synthetic_tissue((1024, 1024), seed=2)
+    slide_path = builders.write_camelyon_like(tmp_path / "tumor_003.tif", tissue, tile=256, mpp=0.5)
+    mask = np.zeros((1024, 1024), np.uint8)
+    mask[200:400, 600:900] = 1
+    builders.write_mask_pyramid(tmp_path / "tumor_003_mask.tif", mask, mpp=0.5)
+    viewer = make_napari_viewer(show=True)
+    image, labels = viewer.open(slide_path, plugin="napari-nsclc")
+    assert labels.name == "tumor_003_mask mask" and labels.multiscale
+    assert [level.shape for level in labels.data] == [(1024, 1024), (512, 512), (256, 256)]
+    assert tuple(labels.scale) == tuple(image.scale) == (0.5, 0.5)
+    # the mask's tumour pixel (300, 700) is at the same world point as the slide's pixel (300, 700)
+    assert np.allclose(labels.data_to_world((300, 700)), image.data_to_world((300, 700)))
+    assert labels.get_value(labels.data_to_world((300, 700)), world=True)[1] == 1
+    assert labels.colormap.map(np.array([1]))[0][:3].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_real_asap_opens_and_saves_back_through_napari(make_napari_viewer, samples, tmp_path):
+    source = samples / "camelyon17/patient_004_node_4.xml"
+    viewer = make_napari_viewer()
+    (polygons,) = viewer.open(source, plugin="napari-nsclc")
+    assert polygons.name == "ASAP polygons" and len(polygons.data) == 3
+    # level-0 pixels (y, x); no slide next to the file, so the scale is 1 pixel
+    assert polygons.data[0][0] == pytest.approx([88778.1016, 12711.2998])  # napari keeps float32
+    # what File > Save Layers... does when the user picks "ASAP (*.xml)" in the dialog
+    from napari.plugins.io import save_layers
+    from npe2 import PluginManager
+
+    manifest = PluginManager.instance().get_manifest("napari-nsclc")
+    (asap_writer,) = [w for w in manifest.contributions.writers if w.command == "napari-nsclc.write_asap"]
+    target = tmp_path / "saved.xml"
+    save_layers(str(target), list(viewer.layers), plugin="napari-nsclc", _writer=asap_writer)
+    # napari holds vertices as float32; ASAP's numbers are float32 too, so the bytes survive
+    assert target.read_bytes() == source.read_bytes()

@@ -203,7 +203,9 @@ def test_bad_companion_xml_is_a_warning_not_a_failure(tmp_path, tissue):
     (case,) = registry.read(path)
     assert case.image.data is not None
     assert case.polygons == []
-    assert case.provenance.warnings == ["s.xml: not loaded: is not well-formed XML: no element found: line 1, column 31"]
+    assert case.provenance.warnings == [
+        "s.xml: not loaded: is not well-formed XML: no element found: line 1, column 31"
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -269,9 +271,26 @@ def test_tile_codecs_decode_like_tifffile(tmp_path, tissue, compression):
     path = tmp_path / f"{compression}.tif"
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         for k in range(2):
-            tif.write(tissue[:: 2**k, :: 2**k][:600, :700], tile=(256, 256), photometric="rgb",
+            tif.write(tissue[:600, :700][:: 2**k, :: 2**k], tile=(256, 256), photometric="rgb",
                       compression=compression, subfiletype=1 if k else 0, metadata=None)
     (case,) = registry.read(path)
-    assert [level.shape for level in case.image.data] == [(600, 700, 3), (512, 512, 3)]
+    assert [level.shape for level in case.image.data] == [(600, 700, 3), (300, 350, 3)]
     assert np.array_equal(np.asarray(case.image.data[0][:, :]), tifffile.imread(path, key=0))
-    assert np.array_equal(case.image.data[1][300:512:3, 5:400:7], tifffile.imread(path, key=1)[300:512:3, 5:400:7])
+    assert np.array_equal(case.image.data[1][100:300:3, 5:350:7], tifffile.imread(path, key=1)[100:300:3, 5:350:7])
+
+
+def test_separate_colour_planes_use_tifffiles_zarr_store(tmp_path, tissue):
+    """TiledLevel covers interleaved samples; planar RGB goes through tifffile's zarr store and dask."""
+    import dask.array as da
+
+    path = tmp_path / "planar.tif"
+    planar = np.moveaxis(tissue, -1, 0)
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        for k in range(2):
+            tif.write(planar[:, :: 2**k, :: 2**k], tile=(256, 256), photometric="rgb", planarconfig="separate",
+                      compression="zlib", subfiletype=1 if k else 0, metadata=None)
+    (case,) = registry.read(path)
+    assert all(isinstance(level, da.Array) for level in case.image.data)
+    assert case.image.rgb
+    assert [level.shape for level in case.image.data] == [(1024, 1024, 3), (512, 512, 3)]
+    assert np.array_equal(np.asarray(case.image.data[1][10:20, 30:40]), tissue[::2, ::2][10:20, 30:40])

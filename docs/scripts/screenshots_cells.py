@@ -59,7 +59,7 @@ def nucls(viewer, widget, folder: Path) -> None:
     from napari_nsclc.testing import cells
 
     root = cells.build_nucls(folder)
-    viewer.open(sorted((root / "csv").iterdir())[0], plugin="napari-nsclc")
+    viewer.open(min((root / "csv").iterdir()), plugin="napari-nsclc")
     viewer.layers["nucleus classes"].visible = False
     viewer.layers["fov"].visible = False
     _select(viewer, widget, "nuclei")

@@ -44,6 +44,7 @@ def _viewer(with_navigator: bool = False):
 
 
 def _shoot(viewer, name: str) -> None:
+    _settle(viewer)  # the canvas takes its final size first, then the view fits the data
     viewer.reset_view()
     _settle(viewer)
     viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False)
@@ -57,6 +58,7 @@ def nsclc_nat(folder: Path) -> None:
     viewer.layers["expert mask (Mask)"].visible = False
     viewer.layers.selection.active = viewer.layers["tumour bed (SegmentationClass)"]
     seg = viewer.layers["tumour bed (SegmentationClass)"]
+    seg.opacity = 0.45
     seg.brush_size = 18
     for x in range(60, 200, 6):  # a correction stroke painted by the student
         seg.paint((70, x), 1)
@@ -79,6 +81,9 @@ def cocahis(folder: Path) -> None:
     for layer in viewer.layers:
         if layer.name.startswith("GT") and layer.name not in ("GT1", "GT7"):
             layer.visible = False
+    for name in ("GT1", "GT7"):  # outlines, so both annotators show on the tissue
+        viewer.layers[name].contour = 3
+        viewer.layers[name].opacity = 1.0
     viewer.layers.selection.active = viewer.layers["GT1"]
     navigator.refresh_legend()
     _shoot(viewer, "cocahis")
@@ -86,10 +91,11 @@ def cocahis(folder: Path) -> None:
 
 def pcam(folder: Path) -> None:
     path = fixtures.build_pcam(folder / "pcam")
-    viewer, _ = _viewer()
-    viewer.open(path, plugin="napari-nsclc")
+    viewer, navigator = _viewer(with_navigator=True)
+    navigator.set_source(path)
     viewer.dims.set_current_step(0, 1)
     viewer.layers[-1].opacity = 0.35
+    navigator.refresh_legend()
     _shoot(viewer, "pcam")
 
 
@@ -105,8 +111,8 @@ def voc(folder: Path) -> None:
 
 def masks(folder: Path) -> None:
     mask = fixtures.build_mask_pair(folder / "pair")
-    viewer, _ = _viewer()
-    viewer.open(mask, plugin="napari-nsclc")
+    viewer, navigator = _viewer(with_navigator=True)
+    navigator.set_source(mask)
     _shoot(viewer, "masks")
 
 

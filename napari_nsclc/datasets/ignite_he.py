@@ -177,7 +177,9 @@ def read_ignite_he(path: str | Path) -> list[Case]:
     if path.is_file():
         stems = [path.stem]
     else:
-        stems = sorted(set(images) | set(masks), key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
+        stems = sorted(
+            set(images) | set(masks), key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+        )
     if not stems:
         raise NsclcFormatError(data, "images/he and annotations/he are empty")
     splits = _splits(data)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formats import coco
 from ..model import BoxSet, Case, ClassInfo, ClassSchema, NsclcFormatError
 from ..registry import FormatSpec
-from ..formats import coco
 
 __all__ = ["FORMAT", "IGNITE_NUCLEI_SCHEMA", "IGNITE_PDL1_SCHEMA", "read_ignite_cells", "write_ignite_cells"]
 

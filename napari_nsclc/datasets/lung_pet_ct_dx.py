@@ -33,9 +33,11 @@ from ..registry import FormatSpec
 __all__ = [
     "FORMAT",
     "LUNG_PET_CT_DX_SCHEMA",
+    "LUNG_VOC_TEMPLATE",
     "SeriesRow",
     "annotation_folder",
     "browse_collection",
+    "count_annotated_slices",
     "find_collection_root",
     "read_lung_pet_ct_dx",
     "read_metadata_csv",
@@ -55,6 +57,37 @@ LUNG_PET_CT_DX_SCHEMA = ClassSchema(
     "lung-pet-ct-dx",
     tuple(ClassInfo(code, name, color, description) for code, name, description, color in _CLASS_TABLE),
 )
+
+#: The layout of the collection's annotation files (as written by its labelling
+#: tool): new files are written like this so that they match their neighbours.
+LUNG_VOC_TEMPLATE = """<annotation verified="no">
+  <folder>Unknow</folder>
+  <filename>Unknow</filename>
+  <path>Unknow</path>
+  <source>Unknow<database>Unknown</database>
+  </source>
+  <size>
+    <width>{width}</width>
+    <height>{height}</height>
+    <depth>1</depth>
+  </size>
+  <segmented>0</segmented>
+{objects}</annotation>"""
+
+LUNG_VOC_OBJECT = """  <object>
+    <name>{name}</name>
+    <pose>Unspecified</pose>
+    <truncated>0</truncated>
+    <Difficult>0</Difficult>
+    <bndbox>
+      <xmin>{xmin}</xmin>
+      <ymin>{ymin}</ymin>
+      <xmax>{xmax}</xmax>
+      <ymax>{ymax}</ymax>
+    </bndbox>
+  </object>
+"""
+
 
 _PATIENT_PREFIX = "Lung_Dx-"
 _IMAGES_FOLDER = "Lung-PET-CT-Dx"
@@ -308,14 +341,22 @@ def browse_collection(root: str | Path, *, count_annotated: bool = True) -> list
             ))
     if count_annotated:
         for row in rows:
-            folder = annotation_folder(collection, row.patient)
-            if row.on_disk and row.folder is not None and folder.is_dir():
-                names = {p.stem for p in folder.glob("*.xml")}
-                row.annotated = len(names & _sop_uids(row.folder))
-            elif row.on_disk:
-                row.annotated = 0
+            row.annotated = count_annotated_slices(collection, row)
     rows.sort(key=lambda r: (r.patient, r.study_date, r.modality, r.series))
     return rows
+
+
+def count_annotated_slices(root: Path, row: SeriesRow) -> int | None:
+    """How many slices of the series in ``row`` have an annotation file (``None`` if not on disk).
+
+    Reads the SOPInstanceUID of each slice (headers only, about a millisecond a file).
+    """
+    if not row.on_disk or row.folder is None:
+        return None
+    folder = annotation_folder(root, row.patient)
+    if not folder.is_dir():
+        return 0
+    return len({p.stem for p in folder.glob("*.xml")} & _sop_uids(row.folder))
 
 
 # --------------------------------------------------------------------------- writing
@@ -375,8 +416,9 @@ def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: 
         documents: dict[str, str] = case.document.get("voc_documents", {})
         by_uid = _objects_by_slice(case)
         rows, columns = (case.image.shape or (0, 512, 512))[-2:]
-        header = {"folder": "Unknow", "filename": "Unknow", "path": "Unknow",
-                  "width": columns, "height": rows, "depth": 1}
+        # A new file starts from the collection's layout; its placeholder object only lends its layout.
+        placeholder = LUNG_VOC_OBJECT.format(name="A", xmin=0, ymin=0, xmax=1, ymax=1)
+        blank = LUNG_VOC_TEMPLATE.format(width=columns, height=rows, objects=placeholder)
         for uid in dict.fromkeys([*documents, *by_uid]):
             target = folder / f"{uid}.xml"
             objects = by_uid.get(uid, [])
@@ -386,7 +428,7 @@ def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: 
                     target.unlink()
                     changed.append(target)
                 continue
-            text = voc.render_voc(objects, source, header)
+            text = voc.render_voc(objects, source if source is not None else blank)
             if voc.write_text_if_changed(target, text, overwrite):
                 changed.append(target)
         for unmatched in case.provenance.details.get("unmatched_annotations", []):

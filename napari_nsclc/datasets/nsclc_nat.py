@@ -77,7 +77,9 @@ def mask_schema(encoding: str, values=()) -> ClassSchema:
         extra = tuple(ClassInfo(v, f"class {v}", default_color(v)) for v in present if v != 1)
         return ClassSchema("nsclc-nat-mask", (*NAT_SCHEMA.classes, *extra), background=0)
     if len(present) == 1 and present[0] != 1:
-        return ClassSchema("nsclc-nat-mask", (ClassInfo(present[0], "tumour bed", NAT_SCHEMA.classes[0].color),), background=0)
+        return ClassSchema(
+            "nsclc-nat-mask", (ClassInfo(present[0], "tumour bed", NAT_SCHEMA.classes[0].color),), background=0
+        )
     return NAT_SCHEMA
 
 
@@ -92,49 +94,51 @@ def _detect_mask_encoding(path: Path) -> tuple[str, dict, ClassSchema, list]:
 
 
 def _lazy_case(root: Path, stem: str, image: Path | None, seg: Path | None, mask: Path | None, mask_info) -> Case:
+    """A case whose pixels (and sizes) are read only when it is loaded."""
     details = {"root": str(root)}
     warnings: list[str] = []
-    shape = None
-    image_ref = ImageRef(path=str(image) if image else None, name=f"{stem} image", unit="px")
+    image_ref = ImageRef(path=str(image) if image else None, name=f"{stem} image", unit="px", rgb=image is not None)
+    sized = None  # the first lazy array of the case: it tells the size of missing masks
     if image is not None:
-        image_ref.data = mask_io.lazy_image(image)
-        image_ref.shape = tuple(image_ref.data.shape[:2])
-        image_ref.rgb = image_ref.data.ndim == 3
-        shape = image_ref.shape
+        image_ref.data = sized = mask_io.lazy_image(image)
     masks = []
     if seg is not None:
         lazy = mask_io.lazy_mask(seg)
-        attributes = mask_io.mask_attributes(seg, _header_info(seg), root)
+        attributes = mask_io.mask_attributes(seg, _header_info("grey"), root)
         masks.append(LabelMask("tumour bed (SegmentationClass)", lazy, NAT_SCHEMA, attributes=attributes))
-        shape = shape or tuple(lazy.shape)
+        sized = sized or lazy
     if mask is not None:
         encoding, info, schema = mask_info
         lazy = mask_io.lazy_mask(mask, colors=_colors_table(info))
-        attributes = mask_io.mask_attributes(mask, {**_header_info(mask), **_encoding_fields(info)}, root)
-        masks.append(LabelMask("expert mask (Mask)", lazy, schema, attributes=attributes))
+        fields = {**_header_info(info.get("encoding", "grey"), info), **_encoding_fields(info)}
+        masks.append(LabelMask("expert mask (Mask)", lazy, schema, attributes=mask_io.mask_attributes(mask, fields, root)))
         details["mask_encoding"] = encoding
-        shape = shape or tuple(lazy.shape)
+        sized = sized or lazy
     if image is None:
         warnings.append(f"{stem}: no image in {IMAGES}/ for this case; showing its masks alone")
-    if shape is None:
+    if sized is None:
         raise NsclcFormatError(root, f"case {stem} has no readable file")
     if seg is None:
         target = root / SEGMENTATION / f"{stem}.png"
         warnings.append(f"{SEGMENTATION}/{stem}.png: missing; an empty tumour-bed mask is ready to paint")
-        masks.insert(0, mask_io.empty_mask("tumour bed (SegmentationClass)", shape, NAT_SCHEMA, target, root))
+        masks.insert(0, mask_io.empty_mask("tumour bed (SegmentationClass)", sized, NAT_SCHEMA, target, root))
     if mask is None:
         warnings.append(f"{MASK}/{stem}: missing; an empty expert mask is ready to paint")
-        masks.append(mask_io.empty_mask("expert mask (Mask)", shape, NAT_SCHEMA, root / MASK / f"{stem}.png", root))
-    if image_ref.shape is None:
-        image_ref.shape = shape
+        masks.append(mask_io.empty_mask("expert mask (Mask)", sized, NAT_SCHEMA, root / MASK / f"{stem}.png", root))
     provenance = Provenance(source=str(root), format="nsclc-nat", reader=__name__, details=details, warnings=warnings)
     return Case(stem, image=image_ref, masks=masks, provenance=provenance)
 
 
-def _header_info(path: Path) -> dict:
-    shape, dtype, mode = mask_io._header(path)
-    encoding = {"P": "palette", "PA": "palette", "RGB": "rgb", "RGBA": "rgb", "1": "bilevel"}.get(mode, "grey")
-    return {"mode": mode, "dtype": str(dtype), "encoding": encoding}
+def _header_info(encoding: str, probe: dict | None = None) -> dict:
+    """How a mask is encoded, without opening it: the folder's probe tells (a folder uses one encoding).
+
+    The mask is decoded (and checked) when its case is loaded; :func:`load_case`
+    then records the file's own mode.
+    """
+    info = {"encoding": encoding, "lazy_header": True}
+    if probe is not None:
+        info.update(mode=probe.get("mode"), dtype=probe.get("dtype"))
+    return info
 
 
 def _encoding_fields(info: dict) -> dict:
@@ -180,9 +184,7 @@ def read_nsclc_nat(path: str | Path) -> list[Case]:
         probe = expert.get(stems[0]) or next(iter(expert.values()))
         encoding, info, schema, _values = _detect_mask_encoding(probe)
         mask_info = (encoding, info, schema)
-    cases = [
-        _lazy_case(root, stem, images.get(stem), segs.get(stem), expert.get(stem), mask_info) for stem in stems
-    ]
+    cases = [_lazy_case(root, stem, images.get(stem), segs.get(stem), expert.get(stem), mask_info) for stem in stems]
     for case in cases:
         if mask_info is not None:
             case.provenance.details["mask_encoding"] = mask_info[0]

@@ -29,7 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, atomic_write_bytes, atomic_write_text, refuse_overwrite
+from .._atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    refuse_overwrite,
+)
 from ..model import (
     Case,
     ClassInfo,
@@ -139,7 +144,7 @@ NUCLS_FOV_SCHEMA = ClassSchema("nucls-fov", (ClassInfo(FOV_CODE, "fov", (160, 16
 
 def base_class(name: str) -> str:
     """``correction_tumor`` -> ``tumor``: corrections map like the class they correct."""
-    return name[len("correction_") :] if name.startswith("correction_") else name
+    return name.removeprefix("correction_")
 
 
 def class_code(name: str) -> int:
@@ -537,7 +542,7 @@ def _rows_from_hf(value) -> list[dict]:
 
 def _format_number(value) -> str:
     value = float(value)
-    return str(int(round(value))) if abs(value - round(value)) < 1e-9 else repr(value)
+    return str(round(value)) if abs(value - round(value)) < 1e-9 else repr(value)
 
 
 def rows_for(objects: PolygonSet, columns: Sequence[str]) -> list[list[str]]:
@@ -699,7 +704,7 @@ def sniff_nucls(path: Path) -> bool:
             import pyarrow.parquet as pq
 
             return "annotation_coordinates" in pq.read_schema(path).names
-        except Exception:
+        except (ImportError, OSError, ValueError):  # pyarrow missing or not a parquet file
             return False
     if _is_root(path):
         return any((path / "csv").glob("*.csv")) or any((path / "mask").glob("*.png"))

@@ -23,13 +23,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .._atomic import atomic_write_text, refuse_overwrite
-from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, PointSet, Provenance
+from ..model import (
+    Case,
+    ClassInfo,
+    ClassSchema,
+    ImageRef,
+    LabelMask,
+    NsclcFormatError,
+    PointSet,
+    Provenance,
+)
 from ..registry import FormatSpec
 
 __all__ = ["FORMATS", "OCELOT_CELL_SCHEMA", "OCELOT_TISSUE_SCHEMA", "read_ocelot", "write_ocelot"]
@@ -109,6 +119,9 @@ def read_ocelot(path: Path) -> list[Case]:
         cases.extend(_sample_cases(root, sample_id, sample, split))
     if not cases:
         raise NsclcFormatError(path, "no OCELOT sample found")
+    if path.is_file() and path.parent.name == "cell":
+        # opening a cell file shows its cell patch first (napari opens the first case)
+        cases.sort(key=lambda case: case.document["ocelot"]["patch"] != "cell")
     return cases
 
 
@@ -315,8 +328,22 @@ def sniff_ocelot(path: Path) -> bool:
     folder = path if path.is_dir() else path.parent
     root = _root_of(folder)
     if root is None:
-        return False
+        return path.is_file() and path.suffix.lower() == ".csv" and _looks_like_cells(path)
     return path.is_dir() and path == root or path.name == "metadata.json" or path.parent.name in ("cell", "tissue")
+
+
+_CELL_LINE = re.compile(r"^\s*\d+(\.\d+)?,\s*\d+(\.\d+)?,\s*[12]\s*$")
+
+
+def _looks_like_cells(path: Path) -> bool:
+    """A loose OCELOT cell CSV: every line of its first KiB is ``x,y,1|2``, no header."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    if len(head) == 1024:
+        lines = lines[:-1]  # possibly cut in the middle
+    lines = [line for line in lines if line.strip()]
+    return bool(lines) and all(_CELL_LINE.match(line) for line in lines)
 
 
 FORMATS = [

@@ -114,19 +114,29 @@ def _case(root: Path, stem: str, schema: ClassSchema, splits: dict[str, list[str
         objects, object_info = mask_io.read_mask(object_path)
         mapping = instance_classes(objects, codes, schema)
         object_attributes = mask_io.mask_attributes(object_path, object_info, root)
-        masks.append(LabelMask("objects", objects, schema, kind="instance", instance_classes=mapping, attributes=object_attributes))
+        masks.append(
+            LabelMask(
+                "objects", objects, schema, kind="instance", instance_classes=mapping, attributes=object_attributes
+            )
+        )
     image = ImageRef(path=str(image_path) if image_path else None, name=f"{stem} image", unit="px", shape=codes.shape)
     if image_path is not None:
         pixels = mask_io.read_image(image_path)
         image.data, image.rgb = pixels, pixels.ndim == 3
-        warnings += mask_io.check_mask(codes, schema, class_path, pixels.shape, None)[:1] if pixels.shape[:2] != codes.shape else []
+        warnings += (
+            mask_io.check_mask(codes, schema, class_path, pixels.shape, None)[:1]
+            if pixels.shape[:2] != codes.shape
+            else []
+        )
     else:
         warnings.append(f"{IMAGE_DIR}/{stem}.jpg: image not found; showing the masks alone")
     details = {"root": str(root), "mask_encoding": info.get("described"), "loaded": True}
     if stem in splits:
         details["splits"] = splits[stem]
         image.metadata["splits"] = splits[stem]
-    provenance = Provenance(source=str(root), format="voc-segmentation", reader=__name__, details=details, warnings=warnings)
+    provenance = Provenance(
+        source=str(root), format="voc-segmentation", reader=__name__, details=details, warnings=warnings
+    )
     return Case(stem, image=image, masks=masks, provenance=provenance)
 
 

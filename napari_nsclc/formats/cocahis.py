@@ -25,7 +25,15 @@ from .._atomic import atomic_path, refuse_overwrite
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
-__all__ = ["ANNOTATORS", "COCAHIS_SCHEMA", "FORMAT", "read_cocahis", "write_cocahis"]
+__all__ = [
+    "ANNOTATORS",
+    "ANNOTATOR_COLORS",
+    "COCAHIS_SCHEMA",
+    "FORMAT",
+    "annotator_schema",
+    "read_cocahis",
+    "write_cocahis",
+]
 
 #: The mask datasets, in layer order.
 ANNOTATORS = (*(f"GT{k}" for k in range(1, 8)), "GT_majority_vote")
@@ -33,6 +41,22 @@ ANNOTATORS = (*(f"GT{k}" for k in range(1, 8)), "GT_majority_vote")
 COCAHIS_SCHEMA = ClassSchema(
     "cocahis", (ClassInfo(1, "cancer", "#e6194b", "metastatic colon cancer in liver"),), background=0
 )
+
+#: One colour per annotator, so that their layers can be told apart on screen.
+ANNOTATOR_COLORS = dict(
+    zip(
+        ANNOTATORS,
+        ("#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#e6194b"),
+        strict=True,
+    )
+)
+
+
+def annotator_schema(name: str) -> ClassSchema:
+    """:data:`COCAHIS_SCHEMA` with annotator ``name``'s colour (same class, same code)."""
+    (cancer,) = COCAHIS_SCHEMA.classes
+    recoloured = ClassInfo(cancer.code, cancer.name, ANNOTATOR_COLORS[name], cancer.description)
+    return ClassSchema(f"cocahis {name}", (recoloured,), background=COCAHIS_SCHEMA.background)
 
 
 def _sniff(path: Path) -> bool:
@@ -59,12 +83,9 @@ def _read_slice(path: str, key: str, index: int, normalise: bool) -> np.ndarray:
 
 
 def _lazy(path: Path, key: str, index: int, shape, dtype, normalise: bool):
-    import dask
-    import dask.array as da
+    from .masks import LazyArray
 
-    return da.from_delayed(
-        dask.delayed(_read_slice)(str(path), key, index, normalise), shape=shape, dtype=dtype, name=False
-    )
+    return LazyArray(lambda: _read_slice(str(path), key, index, normalise), lambda: (shape, dtype))
 
 
 def _foreground(dataset) -> int:
@@ -112,7 +133,9 @@ def read_cocahis(path: str | Path) -> list[Case]:
             values = np.unique(dataset[0])
             foreground = _foreground(dataset)
             if not set(values.tolist()) <= {0, foreground}:
-                warnings.append(f"{path.name}: {key} holds values {values.tolist()}; every non-zero value is shown as 1")
+                warnings.append(
+                    f"{path.name}: {key} holds values {values.tolist()}; every non-zero value is shown as 1"
+                )
             masks_meta.append((name, key, foreground))
         extra = [k for k in ("HE/sn1", "HE/sn2") if k in h5]
     if n == 0:
@@ -134,8 +157,13 @@ def read_cocahis(path: str | Path) -> list[Case]:
                 if key is not None
                 else np.zeros((height, width), np.uint8)
             )
-            attributes = {"hdf5_key": key or f"GT/{name}", "hdf5_index": index, "foreground": foreground, "path": str(path)}
-            masks.append(LabelMask(name, data, COCAHIS_SCHEMA, attributes=attributes))
+            attributes = {
+                "hdf5_key": key or f"GT/{name}",
+                "hdf5_index": index,
+                "foreground": foreground,
+                "path": str(path),
+            }
+            masks.append(LabelMask(name, data, annotator_schema(name), attributes=attributes))
         provenance = Provenance(
             source=str(path),
             format="cocahis",
@@ -177,7 +205,6 @@ def write_cocahis(cases: Sequence[Case], path: Path, overwrite: bool = False, **
         raise NsclcFormatError(path, "is the original CoCaHis file; corrections go to a new file")
     refuse_overwrite(path, overwrite)
     arrays: dict[str, np.ndarray] = {}
-    foregrounds: dict[str, int] = {}
     if source.is_file():
         with h5py.File(source, "r") as h5:
             for name in ANNOTATORS:
@@ -189,7 +216,6 @@ def write_cocahis(cases: Sequence[Case], path: Path, overwrite: bool = False, **
             name = mask.attributes.get("hdf5_key", f"GT/{mask.name}").split("/")[-1]
             values = (np.asarray(mask.data) != 0).astype(np.uint8)
             foreground = int(mask.attributes.get("foreground", 1))
-            foregrounds[name] = foreground
             if name not in arrays:
                 arrays[name] = np.zeros((len(cases), *values.shape), np.uint8)
             arrays[name][index] = values * foreground

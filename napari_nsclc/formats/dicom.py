@@ -510,7 +510,7 @@ def _decoder_available(transfer_syntax: str) -> bool:
         return True
     try:
         return get_decoder(transfer_syntax).is_available
-    except (NotImplementedError, ValueError, KeyError):
+    except Exception:  # pydicom signals a syntax it has no decoder class for with an exception
         return False
 
 
@@ -641,9 +641,9 @@ def suv_bw_factor(header) -> tuple[float | None, str]:
 # --------------------------------------------------------------------------- windows
 
 
-def default_window(modality: str) -> str:
-    """The window preset a series of ``modality`` opens with."""
-    return DEFAULT_WINDOW_BY_MODALITY.get(modality.upper(), "mediastinum")
+def default_window(modality: str) -> str | None:
+    """The window preset a series of ``modality`` opens with (``None``: napari's own contrast)."""
+    return DEFAULT_WINDOW_BY_MODALITY.get(modality.upper())
 
 
 def contrast_limits(preset: str) -> tuple[float, float]:
@@ -707,7 +707,8 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
     factor, units = 1.0, ("HU" if series.modality == "CT" else "")
     metadata: dict[str, Any] = {}
     if series.modality == "PT":
-        units = "Bq/ml"
+        stored_units = str(series.header.get("Units", "BQML")).upper()
+        units = "Bq/ml" if stored_units in ("BQML", "") else stored_units
         if pet_units == "suv":
             factor_or_none, why = suv_bw_factor(series.header)
             if factor_or_none is None:
@@ -728,7 +729,7 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
         float(position @ orientation[3:]),
         float(position @ orientation[:3]),
     )
-    preset = default_window(series.modality) if units != "Bq/ml" else None
+    preset = default_window(series.modality) if units in ("HU", "SUVbw") else None
     metadata.update(
         modality=series.modality,
         units=units,

@@ -90,6 +90,11 @@ def _element_text(element) -> str:
     return ET.tostring(element, encoding="unicode").strip()
 
 
+def _children_text(element) -> list[str]:
+    """Each child of ``element`` serialised, to be written back verbatim; [] when absent."""
+    return [] if element is None else [_element_text(child) for child in element]
+
+
 def read(path: Path) -> list[Case]:
     """Read ImageScope XML into one case with a polygon set, one polygon per Region.
 
@@ -110,7 +115,7 @@ def read(path: Path) -> list[Case]:
     for a_index, annotation in enumerate(root.findall("Annotation")):
         annotation_documents.append({
             "attrib": dict(annotation.attrib),
-            "attributes": [_element_text(e) for e in (annotation.find("Attributes") or [])],
+            "attributes": _children_text(annotation.find("Attributes")),
             "region_headers": _element_text(annotation.find("Regions/RegionAttributeHeaders"))
             if annotation.find("Regions/RegionAttributeHeaders") is not None else None,
         })
@@ -132,7 +137,7 @@ def read(path: Path) -> list[Case]:
             attributes.append({
                 "imagescope_annotation": a_index,
                 "region": dict(region.attrib),
-                "region_attributes": [_element_text(e) for e in (region.find("Attributes") or [])],
+                "region_attributes": _children_text(region.find("Attributes")),
             })
             if class_name not in colours:
                 colours[class_name] = bgr_to_rgb(line_colour) if (line_colour or "").lstrip("-").isdigit() else None
@@ -177,7 +182,10 @@ def case_to_imagescope(case: Case) -> str:
              if stored.get("root") else "<Annotations>"]
     documents = stored.get("annotations", [])
     next_id = 1
-    for number, (key, entry) in enumerate(sorted(annotations.items(), key=lambda kv: (isinstance(kv[0], tuple), str(kv[0])))):
+    # source annotations first, in file order; annotations for new classes after them
+    ordered = sorted(annotations.items(), key=lambda kv: (isinstance(kv[0], tuple), kv[0] if isinstance(kv[0], int)
+                                                          else 0, str(kv[0])))
+    for number, (key, entry) in enumerate(ordered):
         if isinstance(key, int) and key < len(documents):
             document = documents[key]
         else:
@@ -191,7 +199,8 @@ def case_to_imagescope(case: Case) -> str:
         if document.get("region_headers"):
             lines.append(f"\t\t\t{document['region_headers']}")
         for polygon, class_name, attributes in entry["regions"]:
-            region = dict(attributes.get("region") or {"Id": str(next_id), "Type": _TYPE_OF_KIND.get(polygon.kind, "0")})
+            new_region = {"Id": str(next_id), "Type": _TYPE_OF_KIND.get(polygon.kind, "0")}
+            region = dict(attributes.get("region") or new_region)
             region["Text"] = class_name
             next_id += 1
             lines.append(f"\t\t\t<Region {_attributes_xml(region)}>")

@@ -42,6 +42,7 @@ __all__ = [
     "check_mask",
     "describe_encoding",
     "fit_nearest",
+    "LazyArray",
     "lazy_image",
     "lazy_mask",
     "load_case",
@@ -110,7 +111,7 @@ def _load_pil(image, path: Path) -> np.ndarray:
         image.load()
     except OSError as error:  # "image file is truncated", broken chunks
         raise NsclcFormatError(path, f"the image data is damaged or truncated ({error})") from error
-    return np.asarray(image)
+    return np.array(image)  # a writable copy: layers are painted on
 
 
 def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
@@ -126,7 +127,9 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
         width, height = image.size
         mode = image.mode
     channels = {"RGB": 3, "RGBA": 4, "LA": 2, "P": 0, "PA": 2}.get(mode, 0)
-    dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I": np.int32, "F": np.float32}.get(mode, np.uint8)
+    dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I": np.int32, "F": np.float32}.get(
+        mode, np.uint8
+    )
     shape = (height, width, channels) if channels else (height, width)
     return shape, np.dtype(dtype), mode
 
@@ -337,7 +340,9 @@ def check_mask(
             "(Cases dock: 'Fit mask to image', or napari_nsclc.formats.masks.fit_nearest); it is never applied silently"
         )
     if info is not None and np.dtype(info.get("dtype", codes.dtype)).itemsize > 1 and info.get("encoding") != "rgb":
-        problems.append(f"{name}: 16-bit mask (values up to {int(codes.max()) if codes.size else 0}); kept as {codes.dtype}")
+        problems.append(
+            f"{name}: 16-bit mask (values up to {int(codes.max()) if codes.size else 0}); kept as {codes.dtype}"
+        )
     known = set(schema.codes) | ({schema.background} if schema.background is not None else set())
     values, counts = np.unique(codes, return_counts=True)
     outside = [(int(v), int(c)) for v, c in zip(values, counts, strict=True) if int(v) not in known]
@@ -373,32 +378,103 @@ def fit_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # --------------------------------------------------------------------------- lazy reading
 
 
-def lazy_image(path: str | Path):
-    """A dask array of an image file, read only when its pixels are needed."""
-    import dask
-    import dask.array as da
+class LazyArray:
+    """An array decoded from a file each time its pixels are asked for.
 
-    shape, dtype, mode = _header(Path(path))
-    return da.from_delayed(dask.delayed(read_image)(Path(path)), shape=shape, dtype=dtype, name=False)
+    Listing a dataset of thousands of cases must not decode thousands of
+    images; this stands in for the pixels until :func:`load_case` (or any
+    ``np.asarray``) needs them. ``shape`` and ``dtype`` come from the file
+    header, read on first use. Nothing is cached, so iterating over a whole
+    dataset (``napari-nsclc convert``) keeps one case in memory at a time.
+
+    Parameters
+    ----------
+    load : callable
+        ``load() -> ndarray``; raises :class:`NsclcFormatError` for bad files.
+    probe : callable
+        ``probe() -> (shape, dtype)`` without decoding pixels.
+    """
+
+    def __init__(self, load, probe):
+        self._load = load
+        self._probe = probe
+        self._meta: tuple[tuple[int, ...], np.dtype] | None = None
+        #: What decoding found (mask encoding, palette ...), once decoded.
+        self.info: dict[str, Any] = {}
+
+    def _header(self) -> tuple[tuple[int, ...], np.dtype]:
+        if self._meta is None:
+            shape, dtype = self._probe()
+            self._meta = (tuple(int(s) for s in shape), np.dtype(dtype))
+        return self._meta
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._header()[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._header()[1]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        pixels = self._load()
+        return pixels if dtype is None else pixels.astype(dtype)
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def __repr__(self) -> str:
+        return f"LazyArray(shape={self._meta[0] if self._meta else '?'})"
 
 
-def lazy_mask(path: str | Path, colors: Mapping[tuple[int, int, int], int] | None = None):
-    """A dask array of a mask's codes, decoded only when needed (see :func:`read_mask`)."""
-    import dask
-    import dask.array as da
+def lazy_image(path: str | Path) -> LazyArray:
+    """An image file's pixels, read only when needed (see :class:`LazyArray`)."""
+    path = Path(path)
 
-    shape, dtype, mode = _header(Path(path))
-    if mode in ("RGB", "RGBA", "P", "PA", "1", "LA") or len(shape) == 3:
-        shape, dtype = shape[:2], np.dtype(np.uint8)
-    return da.from_delayed(
-        dask.delayed(lambda p: read_mask(p, colors=colors)[0])(Path(path)), shape=shape, dtype=dtype, name=False
-    )
+    def probe():
+        shape, dtype, mode = _header(path)
+        if mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+            shape = (*shape[:2], 4 if mode == "PA" else 3)
+        return shape, dtype
+
+    return LazyArray(lambda: read_image(path), probe)
+
+
+def lazy_mask(path: str | Path, colors: Mapping[tuple[int, int, int], int] | None = None) -> LazyArray:
+    """A mask file's codes, decoded only when needed (see :func:`read_mask` and :class:`LazyArray`)."""
+    path = Path(path)
+
+    def probe():
+        shape, dtype, mode = _header(path)
+        if mode in ("RGB", "RGBA", "P", "PA", "1", "LA") or len(shape) == 3:
+            return shape[:2], np.dtype(np.uint8)
+        return shape, dtype
+
+    lazy = LazyArray(None, probe)
+
+    def load():
+        codes, info = read_mask(path, colors=colors)
+        lazy.info = info
+        return codes
+
+    lazy._load = load
+    return lazy
 
 
 def _materialize(data, path: str | None):
-    if data is None or isinstance(data, np.ndarray):
-        return data
-    if isinstance(data, (list, tuple)):
+    """Decode a :class:`LazyArray`; anything else (numpy, dask stacks napari slices itself) is kept."""
+    if not isinstance(data, LazyArray):
         return data
     try:
         return np.asarray(data)
@@ -430,7 +506,13 @@ def load_case(case: Case, check: bool = True) -> Case:
     warnings_: list[str] = []
     for mask in case.masks:
         data = _materialize(mask.data, mask.attributes.get("path"))
-        masks.append(replace(mask, data=data))
+        attributes = mask.attributes
+        if isinstance(mask.data, LazyArray) and mask.data.info:
+            # What the file really holds replaces what the folder's first file suggested.
+            found = {k: v for k, v in mask.data.info.items() if k in ("mode", "encoding", "palette", "dtype", "described")}
+            attributes = {**{k: v for k, v in attributes.items() if k != "lazy_header"}, **found}
+        mask = replace(mask, data=data, attributes=attributes)
+        masks.append(mask)
         if check and isinstance(data, np.ndarray) and mask.kind == "semantic":
             shape = image_data.shape if image_data is not None else image.shape
             path = mask.attributes.get("path") or mask.name
@@ -442,7 +524,13 @@ def load_case(case: Case, check: bool = True) -> Case:
         details={**case.provenance.details, "loaded": True},
         warnings=[*case.provenance.warnings, *warnings_],
     )
-    loaded = replace(case, image=replace(image, data=image_data), masks=masks, provenance=provenance)
+    image = replace(image, data=image_data)
+    if isinstance(image_data, np.ndarray):
+        image.rgb = image_data.ndim == 3 and image_data.shape[-1] in (3, 4)
+        image.shape = tuple(image_data.shape[:-1] if image.rgb else image_data.shape)
+    elif image.shape is None and masks and isinstance(masks[0].data, np.ndarray):
+        image.shape = tuple(masks[0].data.shape[:2])
+    loaded = replace(case, image=image, masks=masks, provenance=provenance)
     # A dataset module may add its own checks of decoded pixels (IGNITE's 256 - label trap).
     reader = sys.modules.get(case.provenance.reader)
     if check and reader is not None and hasattr(reader, "check_loaded_case"):
@@ -455,7 +543,9 @@ def load_case(case: Case, check: bool = True) -> Case:
 
 def mask_attributes(path: Path, info: Mapping[str, Any], root: Path | None = None) -> dict[str, Any]:
     """What :func:`write_mask_like` needs to write a mask back as it was."""
-    attributes = {key: info[key] for key in ("mode", "encoding", "palette", "colors", "dtype", "described") if key in info}
+    attributes = {
+        key: info[key] for key in ("mode", "encoding", "palette", "colors", "dtype", "described") if key in info
+    }
     attributes["path"] = str(path)
     if root is not None:
         attributes["root"] = str(root)
@@ -463,7 +553,9 @@ def mask_attributes(path: Path, info: Mapping[str, Any], root: Path | None = Non
     return attributes
 
 
-def empty_mask(name: str, shape: tuple[int, ...], schema: ClassSchema, target: Path | None = None, root=None) -> LabelMask:
+def empty_mask(
+    name: str, shape: tuple[int, ...], schema: ClassSchema, target: Path | None = None, root=None
+) -> LabelMask:
     """An all-zero mask for an image that has none, ready to paint."""
     attributes: dict[str, Any] = {"encoding": "grey", "mode": "L", "dtype": "uint8", "missing": True}
     if target is not None:
@@ -471,7 +563,12 @@ def empty_mask(name: str, shape: tuple[int, ...], schema: ClassSchema, target: P
         if root is not None:
             attributes["root"] = str(root)
             attributes["relative_path"] = Path(target).relative_to(root).as_posix()
-    return LabelMask(name, np.zeros(tuple(shape[:2]), np.uint8), schema, attributes=attributes)
+    if isinstance(shape, LazyArray):
+        like = shape
+        data = LazyArray(lambda: np.zeros(like.shape[:2], np.uint8), lambda: (like.shape[:2], np.uint8))
+    else:
+        data = np.zeros(tuple(shape[:2]), np.uint8)
+    return LabelMask(name, data, schema, attributes=attributes)
 
 
 def read_image_mask_pair(
@@ -511,14 +608,16 @@ def read_image_mask_pair(
         codes, info = read_mask(mask_path, schema)
         if schema is None:
             schema = schema_from_values("mask", np.unique(codes).tolist(), info.get("palette"))
-        mask = LabelMask("mask", codes, schema, attributes=mask_attributes(mask_path, info))
+        mask = LabelMask("mask", codes, schema, attributes=mask_attributes(mask_path, info, mask_path.parent))
         warnings_ += check_mask(codes, schema, mask_path, image.shape, info)
         if image.shape is None:
             image.shape = tuple(codes.shape)
     else:
         schema = schema or GENERIC_SCHEMA
         target = mask_path or image_path.with_name(image_path.stem + "_mask.png")
-        warnings_.append(f"{image_path.name}: no mask found (looked for {target.name}); an empty mask is ready to paint")
+        warnings_.append(
+            f"{image_path.name}: no mask found (looked for {target.name}); an empty mask is ready to paint"
+        )
         mask = empty_mask("mask", image.shape, schema, target)
         info = {"described": "missing"}
     provenance = Provenance(
@@ -561,8 +660,12 @@ def read_image_mask_folders(images: str | Path, masks: str | Path, schema: Class
         When both folders are empty.
     """
     images, masks = Path(images), Path(masks)
-    image_files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES} if images.is_dir() else {}
-    mask_files = {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in MASK_SUFFIXES} if masks.is_dir() else {}
+    image_files = (
+        {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES} if images.is_dir() else {}
+    )
+    mask_files = (
+        {p.stem: p for p in sorted(masks.iterdir()) if p.suffix.lower() in MASK_SUFFIXES} if masks.is_dir() else {}
+    )
     stems = sorted(set(image_files) | set(mask_files))
     if not stems:
         raise NsclcFormatError(images, f"no images here and no masks in {masks}")
@@ -670,7 +773,9 @@ def write_mask_file(
     return _save_pil(image, target, overwrite)
 
 
-def write_mask_like(values: np.ndarray, target: str | Path, attributes: Mapping[str, Any], overwrite: bool = False) -> Path:
+def write_mask_like(
+    values: np.ndarray, target: str | Path, attributes: Mapping[str, Any], overwrite: bool = False
+) -> Path:
     """Write codes in the same encoding as the mask they were read from.
 
     A palette mask keeps its palette, an RGB mask its colours, a 0/255 mask
@@ -807,6 +912,10 @@ def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, pale
         ``labelmap.txt`` beside them.
     """
     path = Path(path)
+    masks = [mask for case in cases for mask in case.masks]
+    if not palette and path.is_dir() and masks and all(_same_folder(m.attributes.get("root"), path) for m in masks):
+        # The folder the masks were read from: corrections go beside, never over them.
+        return write_corrections(cases, path, overwrite=overwrite)
     written = []
     schemas = []
     for mask, target in _mask_targets(cases, path, ".png"):
@@ -821,6 +930,10 @@ def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, pale
         labelmap = folder / "labelmap.txt"
         written.append(write_labelmap(_with_background(schema), labelmap, overwrite=overwrite or labelmap in written))
     return written
+
+
+def _same_folder(a, b) -> bool:
+    return a is not None and Path(a).resolve() == Path(b).resolve()
 
 
 def _with_background(schema: ClassSchema) -> ClassSchema:

@@ -94,7 +94,9 @@ def read_pcam(path: str | Path) -> list[Case]:
     warnings = []
     labels_path = path if "y" in h5 else _labels_file(path)
     if labels_path is None:
-        warnings.append(f"{path.name}: no labels found ('y' key or a matching _y.h5 file); the label layer starts empty")
+        warnings.append(
+            f"{path.name}: no labels found ('y' key or a matching _y.h5 file); the label layer starts empty"
+        )
         y = np.zeros(n, np.uint8)
     else:
         y = np.asarray(_open(labels_path)["y"]).reshape(-1)
@@ -102,7 +104,10 @@ def read_pcam(path: str | Path) -> list[Case]:
             raise NsclcFormatError(labels_path, f"'y' holds {y.shape[0]} labels but {path.name} holds {n} patches")
         bad = ~np.isin(y, (0, 1))
         if bad.any():
-            warnings.append(f"{labels_path.name}: {int(bad.sum())} label(s) other than 0/1 (first at patch {int(np.argmax(bad))}); kept")
+            warnings.append(
+                f"{labels_path.name}: {int(bad.sum())} label(s) other than 0/1 "
+                f"(first at patch {int(np.argmax(bad))}); kept"
+            )
     patches = da.from_array(x, chunks=(1, PATCH, PATCH, 3))
     centre = np.zeros((PATCH, PATCH), np.uint8)
     centre[_CENTRE, _CENTRE] = 1
@@ -123,7 +128,10 @@ def read_pcam(path: str | Path) -> list[Case]:
         "tumour label (centre 32x32)",
         labels,
         PCAM_SCHEMA,
-        attributes={"path": str(labels_path) if labels_path else None, "pcam_labels": y.tolist() if n <= 4096 else None},
+        attributes={
+            "path": str(labels_path) if labels_path else None,
+            "pcam_labels": y.tolist() if n <= 4096 else None,
+        },
     )
     counts = {"tumour": int((y == 1).sum()), "no tumour": int((y == 0).sum())}
     provenance = Provenance(

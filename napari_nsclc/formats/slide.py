@@ -5,12 +5,18 @@ Hamamatsu ``.ndpi`` (level 0 in strips), OME-TIFF with SubIFDs and the other
 slide formats tifffile understands (Leica SCN, Ventana BIF, PerkinElmer
 QPTIFF, Philips TIFF).
 
-Each pyramid level is read through tifffile's zarr store and wrapped in a dask
-array whose chunks are the file's tiles (or strips), so displaying a view
-decodes only the tiles of the level on screen. Label, macro and thumbnail pages
-are left out. A large TIFF without a pyramid gets lower levels built lazily by
-decimation. A pyramidal single-channel TIFF whose name says it is a mask
-(``tumor_001_mask.tif``, CAMELYON style) opens as a multiscale label mask.
+tifffile finds the pyramid (series and levels) and the pixel size. Each level
+is then a lazy :class:`TiledLevel` array whose chunks are the file's tiles (or
+strips): displaying a view decodes only the tiles of the level on screen, read
+with positioned reads and decoded by tifffile's codec for the page, several
+tiles in parallel, with a shared cache of recently decoded tiles. This replaces
+the tifffile zarr store + dask route for the common layouts because it reads
+random 256-pixel regions 3-4x faster (benchmarks/bench_slides.py); that route
+remains for layouts TiledLevel does not cover (separate colour planes, 3-D
+tiles). Label, macro and thumbnail pages are left out. A large TIFF without a
+pyramid gets lower levels built lazily by decimation (dask). A pyramidal
+single-channel TIFF whose name says it is a mask (``tumor_001_mask.tif``,
+CAMELYON style) opens as a multiscale label mask.
 
 Opening a slide also loads, when present next to it, a same-named annotation
 file (``slide.xml``: ASAP or ImageScope; ``slide.geojson``: QuPath) and a
@@ -504,6 +510,8 @@ def _level_arrays(path: Path, series) -> tuple[list, str]:
     for index, array in enumerate(arrays):
         lazy = da.from_zarr(array, name=f"slide-{path.name}-{id(store):x}-level{index}")
         lazy, level_axes = _squeeze_to_image(lazy, axes)
+        if level_axes == "SYX":  # separate colour planes: napari wants colour last
+            lazy, level_axes = da.moveaxis(lazy, 0, -1), "YXS"
         levels.append(lazy)
     return levels, level_axes
 

@@ -389,10 +389,19 @@ def _set_box(element, bounds: Sequence[float], original: dict[str, str], integer
             child.text = _format_number(values[key], integers)
 
 
-def _new_object(template, name: str, bounds, integers: bool):
-    """A new ``<object>``, laid out like ``template`` (or the VOC default)."""
-    import xml.etree.ElementTree as ET
+def _element(tag: str):
+    """A new empty element; made through defusedxml so that no unsafe parser is imported."""
+    return DET.fromstring(f"<{tag}/>")
 
+
+def _subelement(parent, tag: str):
+    child = parent.makeelement(tag, {})
+    parent.append(child)
+    return child
+
+
+def _new_object(template, name: str, bounds, integers: bool, indent: str = "\t"):
+    """A new ``<object>``, laid out like ``template`` (or the VOC default)."""
     if template is not None:
         element = copy.deepcopy(template)
         for child in list(element):
@@ -403,18 +412,19 @@ def _new_object(template, name: str, bounds, integers: bool):
             if child is not None:
                 child.text = default
     else:
-        element = ET.Element("object")
-        element.text = "\n\t\t"
+        level1, level2, level3 = ("\n" + indent * n for n in (1, 2, 3))
+        element = _element("object")
+        element.text = level2
         for key, value in (("name", ""), ("pose", "Unspecified"), ("truncated", "0"), ("difficult", "0")):
-            child = ET.SubElement(element, key)
+            child = _subelement(element, key)
             child.text = value
-            child.tail = "\n\t\t"
-        box = ET.SubElement(element, "bndbox")
-        box.text = "\n\t\t\t"
-        box.tail = "\n\t"
+            child.tail = level2
+        box = _subelement(element, "bndbox")
+        box.text = level3
+        box.tail = level1
         for i, key in enumerate(BOX_KEYS):
-            child = ET.SubElement(box, key)
-            child.tail = "\n\t\t" if i == 3 else "\n\t\t\t"
+            child = _subelement(box, key)
+            child.tail = level2 if i == 3 else level3
         element.tail = "\n"
     _child(element, "name").text = name
     _set_box(element, bounds, {}, integers)
@@ -422,28 +432,26 @@ def _new_object(template, name: str, bounds, integers: bool):
 
 
 def _new_document(header: dict[str, Any]):
-    import xml.etree.ElementTree as ET
-
-    root = ET.Element("annotation")
+    root = _element("annotation")
     root.text = "\n\t"
     for key in ("folder", "filename", "path"):
-        child = ET.SubElement(root, key)
+        child = _subelement(root, key)
         child.text = str(header.get(key) or "")
         child.tail = "\n\t"
-    source = ET.SubElement(root, "source")
+    source = _subelement(root, "source")
     source.text = "\n\t\t"
-    database = ET.SubElement(source, "database")
+    database = _subelement(source, "database")
     database.text = "Unknown"
     database.tail = "\n\t"
     source.tail = "\n\t"
-    size = ET.SubElement(root, "size")
+    size = _subelement(root, "size")
     size.text = "\n\t\t"
     for i, key in enumerate(("width", "height", "depth")):
-        child = ET.SubElement(size, key)
+        child = _subelement(size, key)
         child.text = str(header.get(key) or "")
         child.tail = "\n\t" if i == 2 else "\n\t\t"
     size.tail = "\n\t"
-    segmented = ET.SubElement(root, "segmented")
+    segmented = _subelement(root, "segmented")
     segmented.text = "0"
     segmented.tail = "\n"
     return root
@@ -472,8 +480,6 @@ def render_voc(
     str
         The document.
     """
-    import xml.etree.ElementTree as ET
-
     if source_text is not None:
         root = DET.fromstring(source_text)
         declaration = re.match(r"\s*<\?xml[^>]*\?>\s*", source_text)
@@ -503,7 +509,8 @@ def render_voc(
             _set_box(element, obj.bounds, obj.attributes.get("bndbox", {}), integers)
         else:
             template = chosen[-1] if chosen else (originals[usable[0]] if usable else None)
-            element = _new_object(template, obj.name, obj.bounds, integers)
+            indent = (root.text or "\n\t").lstrip("\r\n") or "\t"
+            element = _new_object(template, obj.name, obj.bounds, integers, indent)
         chosen.append(element)
     # Objects the reader could not use (no or empty bndbox) are not the user's to delete: they stay where they were.
     for index in sorted(set(range(len(originals))) - set(usable)):
@@ -524,7 +531,7 @@ def render_voc(
             element.tail = separator
     if children:
         children[-1].tail = closing
-    text = ET.tostring(root, encoding="unicode").strip().replace(_EMPTY_PAIR, "")
+    text = DET.tostring(root, encoding="unicode").strip().replace(_EMPTY_PAIR, "")
     return prefix + text + suffix
 
 

@@ -239,37 +239,10 @@ def _tumour_mask_2d(k: int, rows: int, columns: int, ct_shape: Sequence[int]) ->
     return (k - tz) ** 2 + (y - ty) ** 2 + (x - tx) ** 2 <= (radius + 1.5) ** 2
 
 
-LUNG_VOC_TEMPLATE = """<annotation verified="no">
-  <folder>Unknow</folder>
-  <filename>Unknow</filename>
-  <path>Unknow</path>
-  <source>Unknow<database>Unknown</database>
-  </source>
-  <size>
-    <width>{width}</width>
-    <height>{height}</height>
-    <depth>1</depth>
-  </size>
-  <segmented>0</segmented>
-{objects}</annotation>"""
-
-LUNG_VOC_OBJECT = """  <object>
-    <name>{name}</name>
-    <pose>Unspecified</pose>
-    <truncated>0</truncated>
-    <Difficult>0</Difficult>
-    <bndbox>
-      <xmin>{xmin}</xmin>
-      <ymin>{ymin}</ymin>
-      <xmax>{xmax}</xmax>
-      <ymax>{ymax}</ymax>
-    </bndbox>
-  </object>
-"""
-
-
 def lung_voc_text(boxes: Sequence[tuple[str, int, int, int, int]], width: int, height: int) -> str:
     """A Lung-PET-CT-Dx style VOC file for ``(name, xmin, ymin, xmax, ymax)`` boxes."""
+    from ..datasets.lung_pet_ct_dx import LUNG_VOC_OBJECT, LUNG_VOC_TEMPLATE
+
     objects = "".join(LUNG_VOC_OBJECT.format(name=n, xmin=a, ymin=b, xmax=c, ymax=d) for n, a, b, c, d in boxes)
     return LUNG_VOC_TEMPLATE.format(width=width, height=height, objects=objects)
 

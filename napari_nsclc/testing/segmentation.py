@@ -152,7 +152,7 @@ def build_cocahis(folder: Path, n_images: int = 2, shape: tuple[int, int] = (64,
     raw = np.zeros((n_images, *shape, 3), np.uint8)
     votes = np.zeros((7, n_images, *shape), np.uint8)
     for i in range(n_images):
-        field = smooth_field(shape, seed=40 + i, cell=16)
+        field = smooth_field(shape, seed=40 + i, cell=max(8, shape[1] // 5))
         raw[i] = tissue_image(shape, seed=40 + i, dense=field > 0.55)
         for reader in range(7):
             threshold = 0.5 + 0.02 * (reader - 3)
@@ -204,7 +204,12 @@ def build_voc_segmentation(folder: Path) -> Path:
     from napari_nsclc.formats.masks import VOC_PALETTE
 
     root = Path(folder)
-    classes = [("background", (0, 0, 0)), ("tumour", (255, 127, 14)), ("stroma", (31, 119, 180)), ("necrosis", (44, 160, 44))]
+    classes = [
+        ("background", (0, 0, 0)),
+        ("tumour", (255, 127, 14)),
+        ("stroma", (31, 119, 180)),
+        ("necrosis", (44, 160, 44)),
+    ]
     lines = ["# label:color_rgb:parts:actions"] + [f"{n}:{r},{g},{b}::" for n, (r, g, b) in classes]
     root.mkdir(parents=True, exist_ok=True)
     (root / "labelmap.txt").write_text("\n".join(lines) + "\n")

@@ -96,11 +96,14 @@ class CaseNavigator(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.filter)
-        layout.addWidget(self.list, stretch=2)
+        self.list.setMinimumHeight(90)
+        layout.addWidget(self.list, stretch=1)
         layout.addLayout(navigation)
         layout.addWidget(QLabel("Classes of the selected Labels layer:"))
-        layout.addWidget(self.legend, stretch=2)
+        self.legend.setMinimumHeight(160)
+        layout.addWidget(self.legend, stretch=3)
         layout.addWidget(QLabel("Problems found in this case:"))
+        self.warnings.setMaximumHeight(90)
         layout.addWidget(self.warnings, stretch=1)
         layout.addWidget(self.fit_button)
         layout.addWidget(self.replace)
@@ -165,7 +168,9 @@ class CaseNavigator(QWidget):
     def visible_indices(self) -> list[int]:
         """Case indices that pass the filter, in list order."""
         return [
-            self.list.item(row).data(Qt.UserRole) for row in range(self.list.count()) if not self.list.item(row).isHidden()
+            self.list.item(row).data(Qt.UserRole)
+            for row in range(self.list.count())
+            if not self.list.item(row).isHidden()
         ]
 
     def _apply_filter(self, text: str) -> None:
@@ -278,7 +283,7 @@ class CaseNavigator(QWidget):
         self.refresh_legend()
 
     def legend_rows(self) -> list[tuple[str, int, str, int]]:
-        """``(class name, code, "#rrggbb", pixels)`` per class of the selected Labels layer.
+        """``(class name, code, "#rrggbb" or "transparent", pixels)`` per class of the selected Labels layer.
 
         Every class of the schema is listed (0 pixels included, so the user
         sees what can be painted); values outside the schema follow as
@@ -302,6 +307,8 @@ class CaseNavigator(QWidget):
                 color = layer.colormap.map(info.code) if hasattr(layer.colormap, "map") else info.color
                 rgba = np.asarray(color, dtype=float).reshape(-1)[:4] if color is not None else info.color
                 hex_color = "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgba[:3])
+                if len(rgba) == 4 and float(rgba[3]) == 0:
+                    hex_color = "transparent"
                 rows.append((info.name, info.code, hex_color, counts.get(info.code, 0)))
         background = schema.background if schema is not None else 0
         for value, number in counts.items():
@@ -313,9 +320,10 @@ class CaseNavigator(QWidget):
         rows = self.legend_rows()
         self.legend.setRowCount(len(rows))
         for row, (name, code, hex_color, pixels) in enumerate(rows):
-            swatch = QTableWidgetItem(name)
-            swatch.setBackground(QColor(hex_color))
-            swatch.setForeground(QColor("#000000" if QColor(hex_color).lightness() > 128 else "#ffffff"))
+            swatch = QTableWidgetItem(name if hex_color != "transparent" else f"{name} (not drawn)")
+            if hex_color != "transparent":
+                swatch.setBackground(QColor(hex_color))
+                swatch.setForeground(QColor("#000000" if QColor(hex_color).lightness() > 128 else "#ffffff"))
             self.legend.setItem(row, 0, swatch)
             self.legend.setItem(row, 1, QTableWidgetItem(str(code)))
             self.legend.setItem(row, 2, QTableWidgetItem(f"{pixels:,}"))
@@ -345,7 +353,9 @@ class CaseNavigator(QWidget):
             return
         before = tuple(layer.data.shape)
         layer.data = fit_nearest(np.asarray(layer.data), shape)
-        self.status.setText(f"{layer.name}: fitted from {before[0]}x{before[1]} to {shape[0]}x{shape[1]} (nearest neighbour)")
+        self.status.setText(
+            f"{layer.name}: fitted from {before[0]}x{before[1]} to {shape[0]}x{shape[1]} (nearest neighbour)"
+        )
         self.refresh_legend()
 
     # ------------------------------------------------------------------ export

@@ -33,6 +33,9 @@ from ..formats import dicom
 from ..layers import case_to_layers
 from ..model import color_to_hex
 
+#: Annotated slices are counted when the collection is chosen only up to this
+#: many slices on disk (one header read each); beyond, a series is counted when opened.
+MAX_SLICES_COUNTED_UP_FRONT = 5000
 COLUMNS = ("Patient", "Dx", "Modality", "Series", "Slices", "Annotated", "Study")
 #: Keyboard shortcut of each window preset.
 PRESET_KEYS = {"mediastinum": "Shift-M", "lung": "Shift-L", "bone": "Shift-B", "pet": "Shift-P"}
@@ -98,6 +101,7 @@ class DicomBrowser(QWidget):
         layout.addLayout(jumps)
         layout.addWidget(self.status)
         self._adopt_open_layers()
+        self.viewer.layers.events.inserted.connect(self._on_inserted)
 
     # ------------------------------------------------------------------ collection
 
@@ -109,7 +113,10 @@ class DicomBrowser(QWidget):
     def set_root(self, folder) -> None:
         """List the series of the collection (or DICOM folder) at ``folder``."""
         self.root = lung.find_collection_root(folder) or Path(folder)
-        self.rows = lung.browse_collection(self.root)
+        self.rows = lung.browse_collection(self.root, count_annotated=False)
+        if sum(row.slices for row in self.rows if row.on_disk) <= MAX_SLICES_COUNTED_UP_FRONT:
+            for row in self.rows:
+                row.annotated = lung.count_annotated_slices(self.root, row)
         self.folder_label.setText(f"{self.root} — {len(self.rows)} series")
         self.table.setRowCount(len(self.rows))
         for index, row in enumerate(self.rows):
@@ -131,6 +138,9 @@ class DicomBrowser(QWidget):
             self.status.setText(f"{row.series} is listed in metadata.csv but not on disk.")
             return
         self.open_series(row.folder)
+        if row.annotated is None and self.boxes_layer is not None:
+            row.annotated = len(self.annotated_planes())
+            self.table.item(index, COLUMNS.index("Annotated")).setText(str(row.annotated))
 
     def open_series(self, folder) -> None:
         """Read one series folder (with a progress bar while headers are read) and show it."""
@@ -173,13 +183,21 @@ class DicomBrowser(QWidget):
             self.go_to_plane(planes[0])
         self._show_status()
 
+    def _on_inserted(self, event) -> None:
+        """Follow a series opened through File > Open while the dock is shown."""
+        nsclc = event.value.metadata.get("nsclc") or {}
+        if nsclc.get("kind") == "image" and event.value.ndim == 3:
+            self.image_layer = event.value
+        elif nsclc.get("kind") == "boxes" and event.value.ndim == 3:
+            self.boxes_layer = event.value
+
     def _adopt_open_layers(self) -> None:
         """Work with a series already opened through File > Open."""
         for layer in self.viewer.layers:
             nsclc = layer.metadata.get("nsclc") or {}
             if nsclc.get("kind") == "image" and self.image_layer is None and layer.ndim == 3:
                 self.image_layer = layer
-            elif nsclc.get("kind") == "boxes" and self.boxes_layer is None:
+            elif nsclc.get("kind") == "boxes" and self.boxes_layer is None and layer.ndim == 3:
                 self.boxes_layer = layer
                 provenance = nsclc.get("provenance")
                 root = provenance.details.get("collection_root") if provenance is not None else None

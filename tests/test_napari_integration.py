@@ -1,0 +1,109 @@
+"""The plugin as napari sees it: File > Open, samples, the generic docks, the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_nsclc import registry
+from napari_nsclc.testing import all_builders, build
+
+PLUGIN = "napari-nsclc"
+
+
+@pytest.mark.parametrize("layout", sorted(all_builders()))
+def test_every_layout_opens_in_napari_with_classes(make_napari_viewer, tmp_path, layout):
+    path = build(layout, tmp_path)
+    cases = registry.read(path)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    assert layers, f"{layout}: no layers"
+    annotation_layers = [layer for layer in layers if layer._type_string in ("labels", "points", "shapes")]
+    expected = [*cases[0].masks, *cases[0].polygons, *cases[0].boxes, *cases[0].points]
+    assert [layer.name for layer in annotation_layers] == [obj.name for obj in expected]
+    for layer in annotation_layers:
+        assert "class" in layer.features.columns, layer.name
+        schema = layer.metadata["nsclc"]["schema"]
+        if layer._type_string == "labels" and layer.metadata["nsclc"]["extra"]["mask_kind"] == "semantic":
+            assert layer.features["index"].tolist() == schema.codes
+            for info in schema.classes:
+                if info.code != schema.background and info.color[3] > 0:
+                    np.testing.assert_allclose(layer.colormap.map(np.array([info.code]))[0], info.color, atol=1e-6)
+        elif layer._type_string == "points" and len(layer.data):
+            first_class = str(layer.features["class"][0])
+            np.testing.assert_allclose(layer.face_color[0], schema.color_of(first_class), atol=1e-6)
+    dataset = layers[0].metadata["nsclc"]["dataset"]
+    assert dataset == {"source": str(path), "index": 0, "count": len(cases)}
+
+
+def test_reader_declines_what_it_cannot_read(tmp_path):
+    from napari_nsclc._reader import get_reader
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert get_reader(str(notes)) is None
+    assert get_reader(str(tmp_path / "missing.png")) is None
+
+
+def test_demo_sample_has_image_labels_and_points():
+    from napari_nsclc._sample_data import demo_sample
+
+    layer_types = [layer_type for _, _, layer_type in demo_sample()]
+    assert layer_types[0] == "image"
+    assert "labels" in layer_types and "points" in layer_types
+
+
+def test_case_information_dock_shows_counts_and_follows_edits(make_napari_viewer, tmp_path):
+    from napari_nsclc.widgets.case_info import CaseInfoWidget
+
+    viewer = make_napari_viewer()
+    widget = CaseInfoWidget(viewer)
+    layers = viewer.open(str(build("ignite-pdl1", tmp_path)), plugin=PLUGIN)
+    points = next(layer for layer in layers if layer._type_string == "points")
+    viewer.layers.selection.active = points
+    table = {widget.table.item(r, 0).text(): int(widget.table.item(r, 1).text()) for r in range(widget.table.rowCount())}
+    assert table == dict(points.features["class"].value_counts().sort_index().items()) | table
+    assert sum(table.values()) == len(points.data)
+    before = sum(table.values())
+    points.add([[1.0, 1.0]])
+    assert sum(int(widget.table.item(r, 1).text()) for r in range(widget.table.rowCount())) == before + 1
+
+
+def test_dataset_browser_switches_datasets(make_napari_viewer, tmp_path):
+    from napari_nsclc.widgets.dataset_browser import DatasetBrowser
+
+    viewer = make_napari_viewer()
+    browser = DatasetBrowser(viewer)
+    datasets = {"masks": build("masks", tmp_path), "coco": build("coco", tmp_path)}
+    browser.set_datasets(datasets)
+    browser.open_dataset("masks")
+    assert [layer._type_string for layer in viewer.layers] == ["image", "labels"]
+    browser.list.setCurrentRow(1)  # the user clicks "coco"
+    coco = registry.read(datasets["coco"])[0]
+    expected = [obj.name for obj in [*coco.masks, *coco.polygons, *coco.boxes, *coco.points]]
+    assert [layer.name for layer in viewer.layers if layer._type_string != "image"] == expected
+    assert {layer.metadata["nsclc"]["dataset"]["source"] for layer in viewer.layers} == {str(datasets["coco"])}
+
+
+def test_demo_command_opens_a_window_with_image_labels_and_points(tmp_path):
+    screenshot = tmp_path / "demo.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_nsclc.cli", "demo", "--folder", str(tmp_path / "data"), "--screenshot",
+         str(screenshot)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = next(line for line in result.stdout.splitlines() if line.startswith("showing "))
+    assert shown.split(": ", 1)[1].startswith("image ")
+    assert " labels '" in shown and " points '" in shown
+    for name in all_builders():
+        assert (tmp_path / "data" / name).exists(), name
+    from skimage.io import imread
+
+    pixels = imread(screenshot)
+    assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1200
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1])[:, :3], axis=0)) > 100  # a real picture, not a blank
