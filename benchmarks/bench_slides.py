@@ -195,6 +195,7 @@ def _measure(paths: dict[int, Path], n_reads: int, repeats: int) -> tuple[dict, 
     for (tool, size), tool_runs in runs.items():
         merged = {key: statistics.median(run[key] for run in tool_runs)
                   for key in ("open_s", "open_extra_mb", "peak_rss_mb", "reads_1", "reads_2")}
+        merged["open_best_s"] = min(run["open_s"] for run in tool_runs)
         merged["overview_shape"] = tool_runs[0]["overview_shape"]
         results[(tool, size)] = merged
         print(f"{tool:13} {size:>6}: " + ", ".join(f"{k} {v:.3g}" for k, v in merged.items() if isinstance(v, float)))
@@ -216,10 +217,11 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
             shot = screenshots[size]
             napari_s = (f"{shot['first_screenshot_s']:.2f} ({shot['warm_screenshot_s']:.2f} warm)"
                         if tool == "napari-nsclc" else "n/a")
-            rows.append([f"{size // 1000}k²", tool, f"{r['open_s'] * 1000:.0f}", f"{r['open_extra_mb']:.0f}",
+            rows.append([f"{size // 1000}k²", tool, f"{r['open_s'] * 1000:.0f} / {r['open_best_s'] * 1000:.0f}",
+                         f"{r['open_extra_mb']:.0f}",
                          f"{r['peak_rss_mb']:.0f}", f"{r['reads_1']:.0f}", f"{r['reads_2']:.0f}", napari_s])
     table = markdown_table(
-        ["slide", "tool", "(a) open + overview, ms", "(c) extra RSS at open, MB", "(c) peak RSS, MB",
+        ["slide", "tool", "(a) open + overview, ms (median / best)", "(c) extra RSS at open, MB", "(c) peak RSS, MB",
          "(b) 256² reads/s, 1 thread", "(b) reads/s, 2 threads", "(d) viewer.open → first screenshot, s"],
         rows,
     )
@@ -236,6 +238,7 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
     ratios = markdown_table(["slide", "vs", "open + overview speed-up", "reads/s ratio, 1 thread",
                              "reads/s ratio, 2 threads"], ratio_rows)
     time_growth = ours_large["open_s"] / ours_small["open_s"]
+    best_growth = ours_large["open_best_s"] / ours_small["open_best_s"]
     memory_growth = max(ours_large["open_extra_mb"], 1.0) / max(ours_small["open_extra_mb"], 1.0)
     read_vs_tiffslide = min(ours_large["reads_1"] / results[("tiffslide", large)]["reads_1"],
                             ours_large["reads_2"] / results[("tiffslide", large)]["reads_2"])
@@ -250,8 +253,8 @@ def _table(results: dict, screenshots: dict, sizes: list[int], n_reads: int, bui
          verdict(ours_large["open_s"] <= 1.0)],
         [f"{large // 1000}k² extra RSS ≤ 300 MB", f"{ours_large['open_extra_mb']:.0f} MB",
          verdict(ours_large["open_extra_mb"] <= 300)],
-        [f"{small // 1000}k² → {large // 1000}k² time growth ≤ 1.5×", f"{time_growth:.2f}×",
-         verdict(time_growth <= 1.5)],
+        [f"{small // 1000}k² → {large // 1000}k² time growth ≤ 1.5× (medians; best runs in brackets)",
+         f"{time_growth:.2f}× ({best_growth:.2f}×)", verdict(time_growth <= 1.5)],
         [f"{small // 1000}k² → {large // 1000}k² memory growth ≤ 1.5×", f"{memory_growth:.2f}×",
          verdict(memory_growth <= 1.5)],
         ["random reads ≥ 1.0× tiffslide (worst of 1 and 2 threads)", f"{read_vs_tiffslide:.2f}×",

@@ -19,14 +19,62 @@ MAX_WARNINGS_SHOWN = 5
 
 
 def get_reader(path):
-    """Return :func:`read_layers` if napari-nsclc recognises every path, else ``None``."""
+    """Return a reader if napari-nsclc recognises every path (or an image + mask pair), else ``None``."""
     paths = path if isinstance(path, list) else [path]
+    if is_image_mask_pair(paths):
+        return read_image_mask_pair_layers
     try:
         for p in paths:
             registry.detect(p)
     except NsclcFormatError:
         return None
     return read_layers
+
+
+def is_image_mask_pair(paths: list) -> bool:
+    """Whether ``paths`` name an image and its mask: two files, or two folders paired by stem.
+
+    The first must be something no format claims on its own (plain images);
+    the second a mask file or a folder of them.
+    """
+    if len(paths) != 2:
+        return False
+    image, mask = (Path(p) for p in paths)
+    if not (image.exists() and mask.exists()) or image.is_dir() != mask.is_dir():
+        return False
+    try:
+        registry.detect(image)
+        return False
+    except NsclcFormatError:
+        pass
+    try:
+        return registry.detect(mask).name == "masks"
+    except NsclcFormatError:
+        return False
+
+
+def add_to_viewer(viewer, layer_data: list) -> list:
+    """Add napari layer data tuples to ``viewer``; returns the new layers."""
+    from napari.layers import Layer
+
+    return [viewer.add_layer(Layer.create(data, kwargs, layer_type)) for data, kwargs, layer_type in layer_data]
+
+
+def read_image_mask_pair_layers(paths: list) -> list:
+    """Layer data for an image and its mask (two files, or two folders paired by stem).
+
+    napari's own ``open`` passes only same-extension files together, so
+    ``napari-nsclc open IMAGE MASK`` calls this directly.
+    """
+    from .formats.masks import load_case, read_image_mask_folders, read_image_mask_pair
+
+    image, mask = (Path(p) for p in paths)
+    if image.is_dir():
+        cases = read_image_mask_folders(image, mask)
+        cases[0] = load_case(cases[0])
+    else:
+        cases = [read_image_mask_pair(image, mask)]
+    return case_layers_with_context(cases, 0, mask)
 
 
 def read_layers(path) -> list:

@@ -61,3 +61,7 @@ def write_ocelot(path: str, layer_data: list) -> list[str]:
 
 def write_lung_pet_ct_dx(path: str, layer_data: list) -> list[str]:
     return write_layers("lung-pet-ct-dx", path, layer_data)
+
+
+def write_imagescope(path: str, layer_data: list) -> list[str]:
+    return write_layers("imagescope", path, layer_data)

@@ -149,10 +149,18 @@ def _run_formats(args) -> int:
 
 
 def _run_open(args) -> int:
+    from ._reader import add_to_viewer, is_image_mask_pair, read_image_mask_pair_layers
+
+    paths = [str(p) for p in args.paths]
+    if is_image_mask_pair(paths):
+        layer_data = read_image_mask_pair_layers(paths)
+        viewer = _viewer()
+        add_to_viewer(viewer, layer_data)
+        return _run_event_loop()
     for path in args.paths:
         registry.detect(path)  # fail on the command line, before a window opens
     viewer = _viewer()
-    viewer.open([str(p) for p in args.paths], plugin="napari-nsclc", stack=False)
+    viewer.open(paths, plugin="napari-nsclc")
     return _run_event_loop()
 
 

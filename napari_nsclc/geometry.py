@@ -28,7 +28,19 @@ import numpy as np
 
 from .model import ClassSchema, Polygon, PolygonSet
 
-__all__ = ["labels_to_instances", "mask_to_polygons", "polygon_area", "rasterize_polygons", "trace_labels"]
+__all__ = [
+    "coco_segmentation_to_mask",
+    "coco_to_ring",
+    "instance_segmentation",
+    "labels_to_coco_annotations",
+    "labels_to_instances",
+    "mask_to_polygons",
+    "polygon_area",
+    "polygon_run_lengths",
+    "polygon_to_coco",
+    "rasterize_polygons",
+    "trace_labels",
+]
 
 # Directions, as (d_row, d_col) steps between grid points.
 _EAST, _SOUTH, _WEST, _NORTH = 0, 1, 2, 3
@@ -414,9 +426,15 @@ def _polygon_mask(polygon: Polygon, shape: tuple[int, int]) -> tuple[tuple[slice
     keep = (row >= r0) & (row < r1)
     # A pixel centre c is inside when an odd number of crossings lie at x <= c.
     col = np.clip(np.ceil(x[keep]).astype(np.int64) - c0, 0, c1 - c0)
-    toggles = np.zeros((r1 - r0, c1 - c0 + 1), np.int32)
-    np.add.at(toggles, (row[keep] - r0, col), 1)
-    inside = (np.cumsum(toggles[:, :-1], axis=1) & 1).astype(bool)
+    width = c1 - c0 + 1
+    flat = (row[keep] - r0) * width + col
+    values, multiplicity = np.unique(flat, return_counts=True)
+    toggles = np.zeros((r1 - r0) * width, bool)
+    toggles[values[multiplicity % 2 == 1]] = True  # two crossings at one place cancel
+    # Every row holds an even number of crossings (rings are closed), so one
+    # running parity over the flattened rows restarts at 0 on each row.
+    parity = np.cumsum(toggles, dtype=np.uint8) & 1
+    inside = parity.view(bool).reshape(r1 - r0, width)[:, :-1]
     return (slice(r0, r1), slice(c0, c1)), inside
 
 
@@ -459,4 +477,111 @@ def rasterize_polygons(
         if filled is not None:
             window, inside = filled
             out[window][inside] = value
+    return out
+
+
+# --------------------------------------------------------------------------- COCO segmentation
+
+
+def polygon_to_coco(ring: np.ndarray) -> list[float]:
+    """A ring as a flat COCO polygon ``[x0, y0, x1, y1, ...]``.
+
+    COCO puts the origin at the top-left *corner* of pixel (0, 0); this
+    package puts it at that pixel's centre, so COCO = model + 0.5. A
+    pixel-boundary ring from :func:`mask_to_polygons` lands on integers and
+    ``pycocotools`` rasterises it back to exactly the same pixels.
+    """
+    ring = np.asarray(ring, dtype=float)[:, -2:]
+    return (ring[:, ::-1] + 0.5).ravel().tolist()
+
+
+def coco_to_ring(flat: Sequence[float]) -> np.ndarray:
+    """Inverse of :func:`polygon_to_coco`: ``(K, 2)`` ``(y, x)`` vertices in model pixel coordinates."""
+    xy = np.asarray(flat, dtype=float).reshape(-1, 2)
+    return xy[:, ::-1] - 0.5
+
+
+def instance_segmentation(polygon: Polygon, shape: tuple[int, int]) -> list[list[float]] | dict:
+    """COCO ``segmentation`` for one object that ``pycocotools`` decodes to exactly its pixels.
+
+    A polygon without holes becomes ``[[x0, y0, ...]]``. COCO polygon lists
+    cannot hold holes (``pycocotools`` unions the rings of one annotation),
+    so an object with holes becomes compressed RLE
+    (``{"size": [H, W], "counts": str}``) of its rasterised pixels.
+    """
+    if not polygon.holes:
+        return [polygon_to_coco(polygon.exterior)]
+    from . import rle
+
+    return {"size": [int(shape[0]), int(shape[1])], "counts": rle.counts_to_string(polygon_run_lengths(polygon, shape))}
+
+
+def polygon_run_lengths(polygon: Polygon, shape: tuple[int, int]) -> np.ndarray:
+    """COCO column-major run lengths of a filled polygon (holes excluded), without rasterising it.
+
+    Each column's pixel centres are cut by the polygon's edges; the runs
+    start and stop at those cuts. The cost follows the number of cuts, not
+    the polygon's area. For polygons whose edges never pass through a pixel
+    centre (all pixel-boundary polygons) this is exactly
+    ``rle.run_lengths(rasterize_polygons([polygon], shape))``.
+    """
+    height, width = (int(v) for v in shape)
+    rings = [np.asarray(polygon.exterior, float)[:, -2:], *[np.asarray(h, float)[:, -2:] for h in polygon.holes]]
+    columns, ys = [], []
+    for ring in rings:
+        if len(ring) >= 3:
+            column, y = _ring_crossings(ring[:, ::-1])  # scan columns: x plays the part of the row
+            columns.append(column)
+            ys.append(y)
+    column = np.concatenate(columns) if columns else np.zeros(0, np.int64)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    keep = (column >= 0) & (column < width)
+    # A pixel (r, c) is inside when an odd number of cuts of column c lie at y <= r.
+    positions = column[keep] * height + np.clip(np.ceil(y[keep]).astype(np.int64), 0, height)
+    values, multiplicity = np.unique(positions, return_counts=True)
+    changes = values[(multiplicity % 2 == 1) & (values < height * width)]
+    return np.diff(np.concatenate(([0], changes, [height * width]))).astype(np.int64)
+
+
+def labels_to_coco_annotations(labels: np.ndarray, schema: ClassSchema) -> list[dict]:
+    """COCO annotations (without ``id``/``image_id``) for every region of a label image.
+
+    Each dict holds ``category_id`` (the class code), ``category_name``,
+    ``segmentation`` (:func:`instance_segmentation`), ``area``, ``bbox``
+    ``[x, y, w, h]`` and ``iscrowd`` 0. Decoding every annotation with
+    ``pycocotools`` and painting it with its ``category_id`` gives back
+    ``labels`` (background excluded).
+    """
+    labels = np.asarray(labels)
+    instances = labels_to_instances(labels, schema)
+    known = set(schema.codes)
+    out = []
+    for polygon, name, attributes in zip(instances.polygons, instances.classes, instances.attributes, strict=True):
+        code = schema.code_of(name) if name in schema else int(str(name).removeprefix("<value ").rstrip(">"))
+        out.append(
+            {
+                "category_id": code,
+                "category_name": str(name) if code in known else f"<value {code}>",
+                "segmentation": instance_segmentation(polygon, labels.shape[:2]),
+                "area": attributes["area"],
+                "bbox": [float(v) for v in attributes["bbox"]],
+                "iscrowd": 0,
+            }
+        )
+    return out
+
+
+def coco_segmentation_to_mask(segmentation, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels of a COCO ``segmentation`` (polygon list, compressed or uncompressed RLE), uint8 (H, W).
+
+    Polygons of one annotation are unioned, as ``pycocotools`` does.
+    """
+    from . import rle
+
+    if isinstance(segmentation, dict):
+        return rle.decode(segmentation)
+    polygons = [Polygon(coco_to_ring(flat)) for flat in segmentation if len(flat) >= 6]
+    out = np.zeros(tuple(shape), np.uint8)
+    for polygon in polygons:
+        out |= rasterize_polygons([polygon], shape)
     return out

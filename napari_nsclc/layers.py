@@ -56,6 +56,9 @@ LayerDataTuple = tuple[Any, dict, str]
 TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
 METADATA_KEY = "nsclc"
 UNIT_NAMES = {"um": "micrometer", "mm": "millimeter"}
+#: Lazy non-pyramidal masks up to this size are loaded so that they can be painted;
+#: larger ones (a whole PCam split) stay lazy and read-only.
+MAX_PAINTABLE_BYTES = 1 << 30
 
 
 # --------------------------------------------------------------------------- helpers
@@ -227,6 +230,10 @@ def mask_to_layer(mask: LabelMask, case: Case) -> LayerDataTuple:
         )
         colors = labels_colormap_dict(mask.schema)
     extra = {"mask_kind": mask.kind, "instance_classes": dict(mask.instance_classes), "mask_attributes": mask.attributes}
+    data = mask.data
+    if not mask.multiscale and not isinstance(data, np.ndarray) and _nbytes(data) <= MAX_PAINTABLE_BYTES:
+        # napari paints only into numpy arrays; lazy masks of one case fit in memory
+        data = np.asarray(data)
     kwargs = {
         "name": mask.name,
         "features": features,
@@ -236,7 +243,11 @@ def mask_to_layer(mask: LabelMask, case: Case) -> LayerDataTuple:
         "metadata": _metadata("mask", mask.schema, case, extra=extra),
         **_placement(case.image, first.ndim),
     }
-    return (mask.data, kwargs, "labels")
+    return (data, kwargs, "labels")
+
+
+def _nbytes(data) -> int:
+    return int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
 
 
 def points_to_layer(points: PointSet, case: Case) -> LayerDataTuple:

@@ -558,6 +558,8 @@ class Case:
 def mask_class_counts(mask: LabelMask) -> dict[str, int]:
     """Pixels per class of a semantic mask, or instances per class of an instance mask.
 
+    Multiscale masks are counted at their coarsest level.
+
     Values outside the schema are counted under ``"<value N>"`` so that they are
     visible rather than dropped.
     """
@@ -566,7 +568,9 @@ def mask_class_counts(mask: LabelMask) -> dict[str, int]:
         for cls in mask.instance_classes.values():
             counts[cls] = counts.get(cls, 0) + 1
         return counts
-    data = mask.data[0] if mask.multiscale else mask.data
+    # A slide-sized mask pyramid is counted at its coarsest level: level 0 can
+    # hold billions of pixels.
+    data = mask.data[-1] if mask.multiscale else mask.data
     values, counts_arr = np.unique(np.asarray(data), return_counts=True)
     out = {}
     known = set(mask.schema.codes)

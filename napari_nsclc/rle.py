@@ -18,7 +18,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["area", "counts_to_string", "decode", "encode", "run_lengths", "string_to_counts", "to_bbox"]
+__all__ = [
+    "area",
+    "counts_to_string",
+    "decode",
+    "encode",
+    "encode_window",
+    "run_lengths",
+    "string_to_counts",
+    "to_bbox",
+]
 
 # Enough 5-bit groups for any run length of a mask that fits in memory (< 2**60 pixels).
 _MAX_GROUPS = 13
@@ -64,15 +73,17 @@ def counts_to_string(counts: np.ndarray) -> str:
         return ""
     values = counts.copy()
     values[3:] -= counts[1:-2]
-    # groups[k, g] = 5-bit group g of value k (arithmetic shift keeps the sign).
-    shifts = 5 * np.arange(_MAX_GROUPS, dtype=np.int64)
+    # groups[k, g] = 5-bit group g of value k (arithmetic shift keeps the sign);
+    # the sign needs one bit more than the magnitude.
+    n_max = min(_MAX_GROUPS, (int(np.abs(values).max()).bit_length() + 1) // 5 + 1)
+    shifts = 5 * np.arange(n_max, dtype=np.int64)
     shifted = values[:, None] >> shifts[None, :]
     groups = shifted & 0x1F
     rest = shifted >> 5  # what remains after emitting group g
     more = np.where(groups & 0x10, rest != -1, rest != 0)
     # A value is written up to and including its first group with no "more".
     n_groups = np.argmin(more, axis=1) + 1
-    used = np.arange(_MAX_GROUPS)[None, :] < n_groups[:, None]
+    used = np.arange(n_max)[None, :] < n_groups[:, None]
     chars = groups + 48
     chars[more & used] += 0x20
     return chars[used].astype(np.uint8).tobytes().decode("ascii")
@@ -123,6 +134,42 @@ def encode(mask: np.ndarray) -> dict:
     mask = np.asarray(mask)
     counts = run_lengths(mask)
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts_to_string(counts)}
+
+
+def encode_window(window: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]) -> dict:
+    """Encode a mask that is zero outside a window, given only the window.
+
+    Parameters
+    ----------
+    window : ndarray, shape (h, w)
+        The pixels inside the window (non-zero = foreground).
+    offset : tuple of int
+        ``(row, col)`` of the window's top-left pixel in the full mask.
+    shape : tuple of int
+        ``(H, W)`` of the full mask.
+
+    Returns
+    -------
+    dict
+        Exactly ``encode(full_mask)``, without building the full mask, so
+        that a small object of a large image costs what its box costs.
+    """
+    height, width = (int(v) for v in shape)
+    row0, col0 = (int(v) for v in offset)
+    window = np.asarray(window).astype(bool, copy=False)
+    h, w = window.shape
+    if row0 < 0 or col0 < 0 or row0 + h > height or col0 + w > width:
+        raise ValueError(f"window {window.shape} at {offset} does not fit in {shape}")
+    framed = np.zeros((h + 2, w), bool)
+    framed[1:-1] = window
+    rows, cols = np.divmod(np.flatnonzero(framed[1:] != framed[:-1]), w)
+    positions = (col0 + cols) * height + row0 + rows
+    # A run that leaves the bottom of one column and enters the top of the next
+    # changes nothing: such positions come in pairs, which cancel.
+    values, multiplicity = np.unique(positions, return_counts=True)
+    changes = values[(multiplicity % 2 == 1) & (values < height * width)]  # the mask's end is no change
+    counts = np.diff(np.concatenate(([0], changes, [height * width]))).astype(np.int64)
+    return {"size": [height, width], "counts": counts_to_string(counts)}
 
 
 def _counts(rle: Mapping) -> np.ndarray:

@@ -123,6 +123,24 @@ def test_nucls_shapes_levels_centroids_and_csv(editor, tmp_path):
     assert list(shapes.features["class"][:2]) == ["tumor", "tumor"]
     widget.redo()
 
+    # deleting and moving shapes are undone too; the rectangle stays a rectangle
+    rectangle = shapes.data[3].copy()
+    shapes.selected_data = {3}
+    shapes.remove_selected()
+    assert len(shapes.data) == 5 and widget.counts()["fibroblast"] == 0
+    widget.undo()
+    assert len(shapes.data) == 6 and shapes.shape_type[3] == "rectangle"
+    np.testing.assert_array_equal(shapes.data[3], rectangle)
+    assert shapes.features["class"].iloc[3] == "fibroblast" and widget.counts()["fibroblast"] == 1
+    shapes.selected_data = {3}
+    moved = [d.copy() for d in shapes.data]
+    moved[3] = moved[3] + 5
+    shapes.data = list(zip(moved, shapes.shape_type, strict=True))
+    np.testing.assert_array_equal(shapes.data[3], rectangle + 5)
+    widget.undo()
+    np.testing.assert_array_equal(shapes.data[3], rectangle)
+    assert list(shapes.features["class"][:2]) == ["lymphocyte", "lymphocyte"]
+
     # centroids: classify there, go back to contours, classes follow
     points = widget.show_centroids(shapes)
     assert len(points.data) == 6 and not shapes.visible

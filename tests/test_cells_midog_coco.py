@@ -269,3 +269,24 @@ def test_coco_duplicate_category_names_round_trip(tmp_path):
     out = tmp_path / "out.json"
     coco.write_coco([case], out)
     assert json.loads(out.read_text()) == document
+
+
+def test_coco_with_many_images_defers_pixels(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images, arrays = [], {}
+    for i in range(10):
+        name = f"img_{i}.png"
+        arrays[name] = rng.integers(0, 255, (12, 16, 4 if i % 2 else 3), dtype=np.uint8)
+        Image.fromarray(arrays[name]).save(tmp_path / name)
+        images.append({"id": i, "file_name": name, "width": 16, "height": 12})
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"images": images, "categories": [], "annotations": []}))
+    cases = coco.read_coco(path)
+    assert len(cases) == 10
+    for case in cases:
+        assert type(case.image.data).__name__ == "Array"  # dask: nothing decoded yet
+        expected = arrays[Path(case.image.path).name][..., :3]
+        np.testing.assert_array_equal(np.asarray(case.image.data), expected)
+        assert case.image.rgb

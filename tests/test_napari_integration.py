@@ -107,3 +107,24 @@ def test_demo_command_opens_a_window_with_image_labels_and_points(tmp_path):
     pixels = imread(screenshot)
     assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1200
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1])[:, :3], axis=0)) > 100  # a real picture, not a blank
+
+
+def test_an_image_and_its_mask_named_together_open_as_one_case(make_napari_viewer, tmp_path):
+    from skimage.io import imsave
+
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[..., 0] = 200
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:10, 5:20] = 3
+    imsave(tmp_path / "slide.jpg", image, check_contrast=False)
+    imsave(tmp_path / "slide_mask.png", mask, check_contrast=False)
+    from napari_nsclc._reader import add_to_viewer, is_image_mask_pair, read_image_mask_pair_layers
+
+    paths = [str(tmp_path / "slide.jpg"), str(tmp_path / "slide_mask.png")]
+    assert is_image_mask_pair(paths)
+    assert not is_image_mask_pair(paths[::-1])  # the image comes first, as in `napari-nsclc open IMAGE MASK`
+    viewer = make_napari_viewer()
+    layers = add_to_viewer(viewer, read_image_mask_pair_layers(paths))
+    assert [layer._type_string for layer in layers] == ["image", "labels"]
+    assert layers[0].data.shape == (20, 30, 3)
+    np.testing.assert_array_equal(layers[1].data, mask)

@@ -366,3 +366,30 @@ def test_pcam_patches_with_labels_and_corrections(tmp_path):
     with h5py.File(written, "r") as h5:
         assert h5["y"].shape == (6, 1, 1, 1)
         assert h5["y"][:, 0, 0, 0].tolist() == [1, 1, 0, 1, 0, 1]
+
+
+def test_unloaded_cases_are_written_in_their_own_encoding(tmp_path):
+    """Corrections of cases never shown (e.g. by ``convert``) keep each file's encoding (palette here)."""
+    root = build("nsclc-nat", tmp_path)
+    for stem in "123":
+        bed = np.asarray(Image.open(root / "SegmentationClass" / f"{stem}.png"))
+        image = Image.fromarray(bed, mode="P")
+        image.putpalette([0, 0, 0, 255, 127, 14] + [0] * 762)
+        image.save(root / "SegmentationClass" / f"{stem}.png")
+    cases = registry.read(root)  # case 3 stays lazy
+    registry.write(cases, tmp_path / "out", "nsclc-nat")
+    copy = Image.open(tmp_path / "out" / "SegmentationClass" / "3.png")
+    assert copy.mode == "P" and copy.getpalette()[:6] == [0, 0, 0, 255, 127, 14]
+    np.testing.assert_array_equal(np.asarray(copy), np.asarray(Image.open(root / "SegmentationClass" / "3.png")))
+
+
+def test_a_large_dataset_lists_without_decoding(tmp_path):
+    root = build("nsclc-nat", tmp_path)
+    for folder in ("Images", "SegmentationClass", "Mask"):
+        source = sorted((root / folder).iterdir())[0]
+        for index in range(4, 400):
+            shutil.copy(source, root / folder / f"{index}{source.suffix}")
+    cases = registry.read(root)
+    assert len(cases) == 399 and [c.name for c in cases[:11]] == [str(i) for i in range(1, 12)]
+    assert all(isinstance(c.masks[0].data, mask_io.LazyArray) for c in cases[1:])
+    assert cases[398].masks[0].data.shape == (96, 128)  # from the PNG header, pixels untouched

@@ -57,7 +57,7 @@ def test_nat_paint_export_reopen_compare(make_napari_viewer, tmp_path, qtbot):
 
     written = navigator.export_corrections()
     correction = root / "corrections" / "SegmentationClass" / "2.png"
-    assert correction in written
+    assert written == [correction]  # only the mask that was painted; case 1 was only looked at
     np.testing.assert_array_equal(np.asarray(Image.open(correction)), painted)
     assert originals(root) == checksums  # every original file keeps its checksum
 
@@ -73,7 +73,7 @@ def test_nat_paint_export_reopen_compare(make_napari_viewer, tmp_path, qtbot):
     assert navigator.status.text().startswith("exported")
 
 
-def test_navigator_filter_and_steps(make_napari_viewer, tmp_path):
+def test_navigator_filter_and_keys(make_napari_viewer, tmp_path):
     root = build("nsclc-nat", tmp_path)
     viewer = make_napari_viewer()
     navigator = CaseNavigator(viewer)
@@ -85,6 +85,14 @@ def test_navigator_filter_and_steps(make_napari_viewer, tmp_path):
     navigator.filter.setText("")
     navigator.previous_case()
     assert navigator.index == 1
+    keys = {str(key): action for key, action in viewer.keymap.items()}
+    keys["PageDown"](viewer)  # the key binding, as napari calls it
+    assert navigator.index == 2
+    keys["PageUp"](viewer)
+    assert navigator.index == 1
+    assert navigator.export_corrections() == []  # cases were only looked at
+    assert navigator.status.text() == "nothing to export: no mask was changed"
+    assert not (root / "corrections").exists()
 
 
 def test_ignite_legend_names_colours_counts(make_napari_viewer, tmp_path):
@@ -141,9 +149,61 @@ def test_cocahis_paint_and_export_keeps_original(make_napari_viewer, tmp_path):
     navigator = CaseNavigator(viewer)
     navigator.set_source(path)
     gt2 = viewer.layers["GT2"]
-    gt2.paint((5, 5), 1)
+    gt2.paint((5, 5), 0 if gt2.data[5, 5] else 1)
     painted = np.asarray(gt2.data).copy()
     (written,) = navigator.export_corrections()
     with h5py.File(written, "r") as h5:
         np.testing.assert_array_equal(h5["GT/GT2"][0], painted * 255)  # GT2 used 255 as foreground
     assert sha256(path) == before
+
+
+def test_save_layers_writers_keep_values(make_napari_viewer, tmp_path):
+    """File > Save Layers: the npe2 writers 'label mask' and 'VOC palette mask + labelmap.txt'."""
+    from napari_nsclc import _writer
+    from napari_nsclc.formats import masks as mask_io
+
+    root = build("ignite-he", tmp_path)
+    viewer = make_napari_viewer()
+    viewer.open(root, plugin="napari-nsclc")
+    tissue = viewer.layers["tissue"]
+    tissue.paint((20, 20), 9)  # erythrocytes
+    data, meta, _ = tissue.as_layer_data_tuple()
+    (png,) = _writer.write_masks(str(tmp_path / "tissue.png"), data, meta)
+    (tif,) = _writer.write_masks(str(tmp_path / "tissue.tif"), data, meta)
+    for path in (png, tif):
+        codes, info = mask_io.read_mask(path)
+        assert codes.dtype == np.uint8
+        np.testing.assert_array_equal(codes, np.asarray(tissue.data))
+    written = _writer.write_voc_palette(str(tmp_path / "voc" / "tissue.png"), data, meta)
+    codes, info = mask_io.read_mask(written[0])
+    np.testing.assert_array_equal(codes, np.asarray(tissue.data))
+    assert info["palette"][2] == [0, 253, 255]  # Tumor cells keep IGNITE's cyan
+    labelmap = mask_io.read_labelmap(written[1])
+    assert labelmap.name_of(2) == "Tumor cells" and labelmap.name_of(16) == "Keratinization"
+
+
+@pytest.mark.parametrize(
+    "layout, layer_name, correction",
+    [
+        ("ignite-he", "tissue", "corrections/annotations/he/patient1_he_roi1.png"),
+        ("voc-segmentation", "class", "corrections/SegmentationClass/2026_000000.png"),
+        ("masks", "mask", "corrections/mask.png"),
+    ],
+)
+def test_paint_export_reopen_for_each_layout(make_napari_viewer, tmp_path, layout, layer_name, correction):
+    from napari_nsclc.formats import masks as mask_io
+
+    path = build(layout, tmp_path)
+    folder = path if path.is_dir() else path.parent
+    checksums = originals(folder)
+    viewer = make_napari_viewer()
+    navigator = CaseNavigator(viewer)
+    navigator.set_source(path)
+    layer = viewer.layers[layer_name]
+    layer.paint((6, 6), 3)  # necrosis / stroma-like code present in each schema
+    painted = np.asarray(layer.data).copy()
+    (written,) = navigator.export_corrections()
+    assert written == folder / correction
+    codes, info = mask_io.read_mask(written)
+    np.testing.assert_array_equal(codes, painted)
+    assert originals(folder) == checksums

@@ -80,3 +80,15 @@ def test_known_string():
 def test_corrupt_rle_is_a_clear_value_error(bad):
     with pytest.raises(ValueError):
         rle.decode(bad)
+
+
+def test_encode_window_equals_encoding_the_full_mask():
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        height, width = (int(v) for v in rng.integers(1, 30, 2))
+        h, w = int(rng.integers(1, height + 1)), int(rng.integers(1, width + 1))
+        row0, col0 = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        window = rng.random((h, w)) < rng.random()
+        full = np.zeros((height, width), bool)
+        full[row0 : row0 + h, col0 : col0 + w] = window
+        assert rle.encode_window(window, (row0, col0), (height, width)) == rle.encode(full)

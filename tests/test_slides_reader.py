@@ -162,6 +162,10 @@ def test_small_plain_tiff_is_left_to_the_mask_format(tmp_path):
     path = tmp_path / "mask.tif"
     tifffile.imwrite(path, np.zeros((64, 64), np.uint8))
     assert not slide.is_slide(path)
+    tifffile.imwrite(path, np.zeros((1024, 1024), np.uint8), tile=(256, 256))
+    assert not slide.is_slide(path)
+    tifffile.imwrite(path, np.zeros((4096, 4096), np.uint8), tile=(256, 256), compression="zlib")
+    assert slide.is_slide(path)
     assert slide.is_slide(tmp_path / "missing.svs") is False
 
 
@@ -294,3 +298,15 @@ def test_separate_colour_planes_use_tifffiles_zarr_store(tmp_path, tissue):
     assert case.image.rgb
     assert [level.shape for level in case.image.data] == [(1024, 1024, 3), (512, 512, 3)]
     assert np.array_equal(np.asarray(case.image.data[1][10:20, 30:40]), tissue[::2, ::2][10:20, 30:40])
+
+
+def test_tile_past_end_of_file_is_reported_when_read(tmp_path, tissue):
+    path = builders.write_camelyon_like(tmp_path / "holes.tif", tissue, tile=256)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        counts = list(tif.pages[0].databytecounts)
+        counts[5] = 10**9  # tile (1, 1) claims a gigabyte
+        tif.pages[0].tags["TileByteCounts"].overwrite(counts)
+    (case,) = registry.read(path)  # first and last tiles are sound: opening stays O(1)
+    assert np.asarray(case.image.data[0][:256, :256]).shape == (256, 256, 3)
+    with pytest.raises(NsclcFormatError, match=r"holes\.tif: is truncated: a tile at byte \d+ needs 1000000000 bytes"):
+        np.asarray(case.image.data[0][256:300, 256:300])

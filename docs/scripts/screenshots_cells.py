@@ -15,8 +15,14 @@ IMAGES = Path(__file__).resolve().parents[1] / "images"
 
 
 def _settle(viewer) -> None:
+    """Let Qt draw, and close napari's toasts (e.g. its PyQt5 deprecation notice) that would cover the data."""
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
     from qtpy.QtWidgets import QApplication
 
+    for _ in range(3):
+        QApplication.processEvents()
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
     for _ in range(3):
         QApplication.processEvents()
 
@@ -42,7 +48,6 @@ def shoot(name: str, prepare) -> Path:
     viewer.window.add_dock_widget(widget, name="Classes", area="right")
     with tempfile.TemporaryDirectory() as folder:
         prepare(viewer, widget, Path(folder))
-        viewer.reset_view()
         _settle(viewer)
         target = IMAGES / f"cells_{name}.png"
         viewer.screenshot(str(target), canvas_only=False)
@@ -51,8 +56,10 @@ def shoot(name: str, prepare) -> Path:
 
 
 def _select(viewer, widget, layer_name: str) -> None:
+    """Make ``layer_name`` the edited layer and fit the data to the window."""
     viewer.layers.selection.active = viewer.layers[layer_name]
     widget.attach(viewer.layers[layer_name])
+    viewer.reset_view()
 
 
 def nucls(viewer, widget, folder: Path) -> None:
@@ -92,6 +99,7 @@ def ocelot(viewer, widget, folder: Path) -> None:
     _open_cases(viewer, [tissue, cell])
     viewer.layers["tissue"].opacity = 0.35
     _select(viewer, widget, "cells")
+    viewer.camera.zoom *= 0.7  # the whole tissue patch, with the cell patch inside it
 
 
 def coco(viewer, widget, folder: Path) -> None:

@@ -120,24 +120,21 @@ def _case(data: Path, stem: str, image: Path | None, mask: Path | None, split: s
         metadata.update(patient=int(match["patient"]), roi=int(match["roi"]))
     if split:
         metadata["split"] = split
-    ref = ImageRef(path=str(image) if image else None, name=f"{stem} H&E", unit="px", metadata=metadata)
-    shape = None
+    ref = ImageRef(path=str(image) if image else None, name=f"{stem} H&E", unit="px", rgb=True, metadata=metadata)
+    sized = None  # a lazy array of the case's size, for a missing mask
     if image is not None:
-        ref.data = mask_io.lazy_image(image)
-        ref.shape = shape = tuple(ref.data.shape[:2])
-        ref.rgb = ref.data.ndim == 3
+        ref.data = sized = mask_io.lazy_image(image)
     else:
+        ref.rgb = False
         warnings.append(f"images/he/{stem}.png: missing; showing the tissue mask alone")
     if mask is not None:
         lazy = mask_io.lazy_mask(mask)
-        header = {"mode": mask_io._header(mask)[2], "dtype": str(lazy.dtype), "encoding": "grey"}
+        header = {"encoding": "grey", "lazy_header": True}
         labels = LabelMask("tissue", lazy, IGNITE_HE_SCHEMA, attributes=mask_io.mask_attributes(mask, header, data))
-        shape = shape or tuple(lazy.shape)
-        ref.shape = ref.shape or shape
     else:
         target = data / "annotations" / "he" / f"{stem}.png"
         warnings.append(f"annotations/he/{stem}.png: missing; an empty tissue mask is ready to paint")
-        labels = mask_io.empty_mask("tissue", shape, IGNITE_HE_SCHEMA, target, data)
+        labels = mask_io.empty_mask("tissue", sized, IGNITE_HE_SCHEMA, target, data)
     details = {"root": str(data), **({"split": split} if split else {})}
     provenance = Provenance(source=str(data), format="ignite-he", reader=__name__, details=details, warnings=warnings)
     return Case(stem, image=ref, masks=[labels], provenance=provenance)

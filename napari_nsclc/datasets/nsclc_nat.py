@@ -111,7 +111,9 @@ def _lazy_case(root: Path, stem: str, image: Path | None, seg: Path | None, mask
         encoding, info, schema = mask_info
         lazy = mask_io.lazy_mask(mask, colors=_colors_table(info))
         fields = {**_header_info(info.get("encoding", "grey"), info), **_encoding_fields(info)}
-        masks.append(LabelMask("expert mask (Mask)", lazy, schema, attributes=mask_io.mask_attributes(mask, fields, root)))
+        masks.append(
+            LabelMask("expert mask (Mask)", lazy, schema, attributes=mask_io.mask_attributes(mask, fields, root))
+        )
         details["mask_encoding"] = encoding
         sized = sized or lazy
     if image is None:

@@ -362,7 +362,7 @@ def _read_fov(root: Path, stem: str) -> Case:
     if "csv" in files:
         text = files["csv"].read_text(encoding="utf-8")
         case.document["nucls_newline"] = "\r\n" if "\r\n" in text[:4096] else "\n"
-        rows, columns = _parse_csv(text, files["csv"].name, case.provenance.warnings)
+        rows, columns = _parse_csv(text)
         case.document["nucls_columns"] = columns
         case.polygons.append(_polygons_from_rows(rows, files["csv"].name, case.provenance.warnings))
     if "mask" in files:
@@ -414,7 +414,8 @@ def _masks_from_array(mask: np.ndarray, case: Case) -> list[LabelMask]:
     ]
 
 
-def _parse_csv(text: str, fname: str, warnings: list[str]) -> tuple[list[dict], list[str]]:
+def _parse_csv(text: str) -> tuple[list[dict], list[str]]:
+    """Rows as dicts keyed by the header (the unnamed index column is ``""``), and the header."""
     reader = csv.reader(io.StringIO(text))
     try:
         columns = next(reader)

@@ -104,7 +104,7 @@ def read_ocelot(path: Path) -> list[Case]:
     if path.suffix.lower() == ".json" and path.name != "metadata.json":
         return read_point_output(path)
     if path.suffix.lower() == ".csv" and _root_of(path.parent) is None:
-        return [_cell_case_from_csv(path, path.stem, None, None)]
+        return [_cell_case_from_csv(path)]
     root = _root_of(path if path.is_dir() else path.parent)
     if root is None:
         raise NsclcFormatError(path, "is not inside an OCELOT folder (metadata.json with images/ or annotations/)")
@@ -228,7 +228,9 @@ def _cells_from_csv(path: Path, case: Case) -> PointSet:
     return PointSet("cells", np.array(coords).reshape(-1, 2), classes, OCELOT_CELL_SCHEMA, attributes)
 
 
-def _cell_case_from_csv(path: Path, name: str, sample, root) -> Case:
+def _cell_case_from_csv(path: Path) -> Case:
+    """A loose cell CSV, outside an OCELOT folder: cells in pixels, not placed on a slide."""
+    name = path.stem
     case = Case(name=name, image=ImageRef(name=name), provenance=Provenance(str(path), "ocelot", __name__))
     case.points.append(_cells_from_csv(path, case))
     return case

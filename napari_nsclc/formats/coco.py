@@ -66,7 +66,8 @@ __all__ = [
 
 #: Top-level keys the reader turns into model objects; every other key is kept verbatim.
 _OBJECT_KEYS = ("images", "annotations")
-#: Reading a database of more images than this leaves pixels unloaded (paths are kept).
+#: Reading a database of more images than this defers every image to a one-chunk dask array
+#: (no file stays open; pixels are decoded when napari shows the case).
 MAX_IMAGES_LOADED = 8
 #: Folders, relative to the JSON file, searched for the image a ``file_name`` names.
 _IMAGE_FOLDERS = ("", "images", "../images", "../../images")
@@ -364,9 +365,8 @@ def cases_from_coco(
             continue
         case = _make_case(image, collected[image_id], path, flavour, schema, document)
         cases.append(case)
-    if len(cases) <= MAX_IMAGES_LOADED:
-        for case in cases:
-            load_image(case)
+    for case in cases:
+        load_image(case, lazy=len(cases) > MAX_IMAGES_LOADED)
     if cases:
         cases[0].provenance.warnings[:0] = warnings
     elif warnings and only_file is None:
@@ -553,13 +553,48 @@ def find_image(json_path: Path, file_name: str) -> Path | None:
     return None
 
 
-def load_image(case: Case) -> None:
-    """Attach the pixels of ``case.image.path`` (lazy for TIFF; RGBA shown as RGB)."""
+def _deferred_image(path: str):
+    """A one-chunk dask array that reads ``path`` only when computed; RGB(A) as RGB."""
+    import dask
+    import dask.array as da
+
+    if Path(path).suffix.lower() in (".tif", ".tiff", ".svs"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            shape, dtype = tuple(tif.series[0].shape), tif.series[0].dtype
+        read = dask.delayed(tifffile.imread)(path)
+    else:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            width, height = image.size
+            channels = 3 if image.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr") else 0
+            dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I": np.int32, "F": np.float32}.get(image.mode, np.uint8)
+        shape = (height, width, channels) if channels else (height, width)
+
+        def load():
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB") if channels else image)
+
+        read = dask.delayed(load)()
+    array = da.from_delayed(read, shape=shape, dtype=dtype)
+    return array[..., :3] if array.ndim == 3 and array.shape[-1] == 4 else array
+
+
+def load_image(case: Case, lazy: bool = False) -> None:
+    """Attach the pixels of ``case.image.path`` (RGBA shown as RGB).
+
+    TIFFs are read through tifffile's zarr store, so only the tiles on screen
+    are decoded; with ``lazy`` every image becomes a deferred dask array.
+    """
     path = case.image.path
     if not path:
         return
     suffix = Path(path).suffix.lower()
-    if suffix in (".tif", ".tiff", ".svs"):
+    if lazy:
+        data = _deferred_image(path)
+    elif suffix in (".tif", ".tiff", ".svs"):
         import tifffile
         import zarr
 

@@ -484,6 +484,17 @@ def _materialize(data, path: str | None):
         raise NsclcFormatError(path or "case", f"cannot be read ({error})") from error
 
 
+def _decoded_attributes(mask: LabelMask) -> dict[str, Any]:
+    """A mask's attributes, updated with what decoding its file found (call after decoding)."""
+    attributes = mask.attributes
+    if isinstance(mask.data, LazyArray) and mask.data.info:
+        # What the file really holds replaces what the folder's first file suggested.
+        keys = ("mode", "encoding", "palette", "dtype", "described")
+        found = {k: v for k, v in mask.data.info.items() if k in keys}
+        attributes = {**{k: v for k, v in attributes.items() if k != "lazy_header"}, **found}
+    return attributes
+
+
 def load_case(case: Case, check: bool = True) -> Case:
     """Return ``case`` with its image and masks as numpy arrays, checked.
 
@@ -506,12 +517,7 @@ def load_case(case: Case, check: bool = True) -> Case:
     warnings_: list[str] = []
     for mask in case.masks:
         data = _materialize(mask.data, mask.attributes.get("path"))
-        attributes = mask.attributes
-        if isinstance(mask.data, LazyArray) and mask.data.info:
-            # What the file really holds replaces what the folder's first file suggested.
-            found = {k: v for k, v in mask.data.info.items() if k in ("mode", "encoding", "palette", "dtype", "described")}
-            attributes = {**{k: v for k, v in attributes.items() if k != "lazy_header"}, **found}
-        mask = replace(mask, data=data, attributes=attributes)
+        mask = replace(mask, data=data, attributes=_decoded_attributes(mask))
         masks.append(mask)
         if check and isinstance(data, np.ndarray) and mask.kind == "semantic":
             shape = image_data.shape if image_data is not None else image.shape
@@ -999,6 +1005,7 @@ def write_corrections(
             if mask.kind != "semantic" and "relative_path" not in mask.attributes:
                 continue
             data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
+            attributes = _decoded_attributes(mask)
             if in_place:
                 if not overwrite:
                     raise NsclcFormatError(
@@ -1007,7 +1014,7 @@ def write_corrections(
                 target = Path(mask.attributes["path"])
             else:
                 target = correction_target(mask, path, case.name)
-            written.append(write_mask_like(data, target, mask.attributes, overwrite=overwrite))
+            written.append(write_mask_like(data, target, attributes, overwrite=overwrite))
     if not written:
         raise NsclcFormatError(path, "nothing to write: no mask in these cases")
     return written

@@ -64,11 +64,24 @@ def read_midog(path: Path) -> list[Case]:
     return coco.cases_from_coco(data, Path(path), MIDOG_FLAVOUR, layout=layout)
 
 
+#: JSON files larger than this are never searched for an image's annotations (sniffing stays cheap).
+MAX_DATABASE_BYTES = 64 * 2**20
+
+
 def find_database(image_path: Path) -> Path | None:
-    """The JSON database in the image's folder whose ``images`` list the image's file name."""
+    """The JSON database in the image's folder whose ``images`` list the image's file name.
+
+    Only JSON files that start like a COCO-style database (an ``"info"`` or
+    ``"images"`` key in their first KiB) and are under 64 MiB are read.
+    """
     needle = f'"file_name": "{Path(image_path).name}"'
     for candidate in sorted(Path(image_path).parent.glob("*.json")):
         try:
+            if candidate.stat().st_size > MAX_DATABASE_BYTES:
+                continue
+            head = coco._head(candidate, 4096)
+            if '"images"' not in head and '"info"' not in head:
+                continue
             text = candidate.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue

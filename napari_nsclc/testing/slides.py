@@ -72,11 +72,13 @@ def synthetic_tissue(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     haematoxylin = np.array([110, 70, 160], float)
     mix = np.clip((fine - 0.3) * 2.0, 0, 1)[..., None]
     small = np.where(tissue[..., None], eosin * (1 - mix) + haematoxylin * mix, glass).astype(np.uint8)
+    blocks_y, blocks_x = small.shape[:2]
+    # nearest-neighbour 8x upsampling, written once into the output
+    upsampled = np.broadcast_to(small[:, None, :, None, :], (blocks_y, 8, blocks_x, 8, 3))
+    if (blocks_y * 8, blocks_x * 8) == (height, width):
+        return np.ascontiguousarray(upsampled).reshape(height, width, 3)
     out = np.empty((height, width, 3), np.uint8)
     out[...] = glass.astype(np.uint8)
-    blocks_y, blocks_x = small.shape[:2]
-    # nearest-neighbour 8x upsampling by broadcasting
-    upsampled = np.broadcast_to(small[:, None, :, None, :], (blocks_y, 8, blocks_x, 8, 3))
     out[: blocks_y * 8, : blocks_x * 8] = upsampled.reshape(blocks_y * 8, blocks_x * 8, 3)
     return out
 

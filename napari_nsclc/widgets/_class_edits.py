@@ -6,6 +6,8 @@ and timed without a window.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,7 +15,24 @@ import pandas as pd
 
 from ..model import ClassSchema, default_color
 
-__all__ = ["assign_class", "centroids", "class_counts", "level_colors"]
+__all__ = ["assign_class", "centroids", "class_counts", "collector_paused", "level_colors"]
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector for one short edit.
+
+    A layer of a million points carries a million per-object attribute dicts;
+    a full collection pass triggered by pandas' temporary objects then costs
+    more than the edit itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def assign_class(features: pd.DataFrame, indices: Sequence[int], name: str, schema: ClassSchema | None) -> None:
@@ -36,30 +55,33 @@ def assign_class(features: pd.DataFrame, indices: Sequence[int], name: str, sche
     rows = np.fromiter(indices, dtype=np.int64)
     if rows.size == 0:
         return
-    column = features["class"]
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype("category")
-    if name not in column.cat.categories:
-        column = column.cat.add_categories([name])
-    codes = column.cat.codes.to_numpy().copy()
-    codes[rows] = column.cat.categories.get_loc(name)
-    features["class"] = pd.Categorical.from_codes(codes, categories=column.cat.categories)
+    _set_category(features, "class", rows, name)
     for level, mapping in (schema.hierarchy.items() if schema is not None else ()):
-        key = f"class_{level}"
-        if key in features:
-            values = features[key].to_numpy(dtype=object).copy()
-            values[rows] = mapping.get(name, name)
-            features[key] = values
+        if f"class_{level}" in features:
+            _set_category(features, f"class_{level}", rows, mapping.get(name, name))
+
+
+def _set_category(features: pd.DataFrame, key: str, rows: np.ndarray, value: str) -> None:
+    """Set ``features[key][rows] = value`` through the categorical codes (no string copies)."""
+    column = features[key]
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")  # once per column; later edits only touch codes
+    if value not in column.cat.categories:
+        column = column.cat.add_categories([value])
+    codes = column.cat.codes.to_numpy().copy()
+    codes[rows] = column.cat.categories.get_loc(value)
+    features[key] = pd.Categorical.from_codes(codes, categories=column.cat.categories)
 
 
 def class_counts(features: pd.DataFrame, column: str = "class", order: Sequence[str] = ()) -> dict[str, int]:
     """Objects per class, in ``order`` first (zeros included), then any other class found."""
     if column not in features or len(features) == 0:
         return {name: 0 for name in order}
-    counts = features[column].astype(object).fillna("").value_counts()
+    values = features[column]
+    counts = values.value_counts() if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(object).value_counts()
     out = {name: int(counts.get(name, 0)) for name in order}
     for name, count in counts.items():
-        if name not in out and name != "":
+        if name not in out and name != "" and count:
             out[str(name)] = int(count)
     return out
 

@@ -15,6 +15,8 @@ and :mod:`napari_nsclc.layers`.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,7 @@ class CaseNavigator(QWidget):
         self.cases: list[Case] = []
         self.index: int | None = None
         self._edited: dict[int, Case] = {}
+        self._pristine: dict[tuple[int, str], str] = {}  # (case, mask name) -> digest when shown
         self._watched = None
 
         self.title = QLabel("Open a dataset folder (File > Open Folder, or the button below).")
@@ -126,6 +129,7 @@ class CaseNavigator(QWidget):
         self.cases = registry.read(path, self.spec.name)
         self.source = path
         self._edited.clear()
+        self._pristine.clear()
         self.index = None
         self.title.setText(f"<b>{path.name}</b> — {self.spec.title}<br>{len(self.cases)} case(s)")
         self.list.blockSignals(True)
@@ -143,7 +147,11 @@ class CaseNavigator(QWidget):
         """Follow a dataset the user opened with File > Open (its layers say where it came from)."""
         dataset = (layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}
         source = dataset.get("source")
-        if not source or (self.source is not None and Path(source) == self.source):
+        if source and self.source is not None and Path(source) == self.source:
+            if layer._type_string == "labels":  # remember how the mask looked before any edit
+                self._pristine.setdefault((int(dataset.get("index", 0)), layer.name), _digest(layer.data))
+            return
+        if not source:
             return
         if dataset.get("count", 1) <= 1:
             return
@@ -153,6 +161,9 @@ class CaseNavigator(QWidget):
             self.status.setText(str(error))
             return
         self.index = int(dataset.get("index", 0))
+        for other in self._case_layers():
+            if other._type_string == "labels":
+                self._pristine.setdefault((self.index, other.name), _digest(other.data))
         self._select_row(self.index)
         self._show_case_info()
 
@@ -237,21 +248,34 @@ class CaseNavigator(QWidget):
         index = int(index) % len(self.cases)
         if self.index is not None and self._case_layers():
             self._edited[self.index] = self.current_case()
-        for layer in self._case_layers():
-            self.viewer.layers.remove(layer)
         if index in self._edited:
             case = self._edited[index]
         else:
             case = load_case(self.cases[index])
             self.cases[index] = case
         self.index = index
-        for data, kwargs, layer_type in case_to_layers(case):
+        new_layers = case_to_layers(case)
+        for _data, kwargs, _layer_type in new_layers:
             kwargs.setdefault("metadata", {}).setdefault(METADATA_KEY, {})["dataset"] = {
                 "source": str(self.source),
                 "index": index,
                 "count": len(self.cases),
             }
-            self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        old_layers = self._case_layers()
+        if len(old_layers) == len(new_layers) and all(
+            _reusable(layer, *new) for layer, new in zip(old_layers, new_layers, strict=True)
+        ):
+            # Same kinds of layers: swap their contents, which is much faster than
+            # removing and adding layers, and keeps the user's display settings.
+            for layer, (data, kwargs, _layer_type) in zip(old_layers, new_layers, strict=True):
+                _refill(layer, data, kwargs)
+        else:
+            for layer in old_layers:
+                self.viewer.layers.remove(layer)
+            for data, kwargs, layer_type in new_layers:
+                self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        for mask in case.masks:
+            self._pristine.setdefault((index, mask.name), _digest(mask.data))
         self._select_row(index)
         labels = [layer for layer in self._case_layers() if layer._type_string == "labels"]
         if labels:
@@ -359,18 +383,32 @@ class CaseNavigator(QWidget):
         self.refresh_legend()
 
     # ------------------------------------------------------------------ export
-    def export_corrections(self, overwrite: bool | None = None) -> list[Path]:
-        """Write every viewed case's masks into ``<dataset>/corrections`` with the dataset's writer.
+    def edited_cases(self) -> list[Case]:
+        """Every viewed case with the masks the user changed (unchanged masks left out)."""
+        if self.index is not None and self._case_layers():
+            self._edited[self.index] = self.current_case()
+        out = []
+        for index in sorted(self._edited):
+            case = self._edited[index]
+            changed = [m for m in case.masks if self._pristine.get((index, m.name)) != _digest(m.data)]
+            if changed:
+                out.append(replace(case, masks=changed))
+        return out
 
-        Returns the files written. Originals are never replaced from here.
+    def export_corrections(self, overwrite: bool | None = None) -> list[Path]:
+        """Write the masks the user changed into ``<dataset>/corrections`` with the dataset's writer.
+
+        Returns the files written (none when nothing was edited). Originals
+        are never replaced from here.
         """
         if self.spec is None or self.source is None or self.spec.write is None:
             raise NsclcFormatError(self.source or ".", "this dataset has no writer for corrections")
-        if self.index is not None:
-            self._edited[self.index] = self.current_case()
         overwrite = self.replace.isChecked() if overwrite is None else overwrite
+        cases = self.edited_cases()
+        if not cases:
+            self.status.setText("nothing to export: no mask was changed")
+            return []
         root = self._corrections_root()
-        cases = [self._edited[i] for i in sorted(self._edited)]
         written = registry.write(cases, root, self.spec.name, overwrite=overwrite)
         self.status.setText(f"exported {len(written)} file(s) under {root / 'corrections'}")
         return written
@@ -396,3 +434,41 @@ class CaseNavigator(QWidget):
 
             show_warning(str(error))
             return None
+
+
+def _reusable(layer, data, kwargs: dict, layer_type: str) -> bool:
+    """Whether ``layer`` can show new data of this type in place (same kind, same dimensions)."""
+    if layer._type_string != layer_type or layer_type not in ("image", "labels"):
+        return False
+    if layer.multiscale or kwargs.get("multiscale", False) or np.ndim(data) != layer.data.ndim:
+        return False
+    return layer_type != "image" or bool(layer.rgb) == bool(kwargs.get("rgb", False))
+
+
+def _refill(layer, data, kwargs: dict) -> None:
+    """Give an existing layer a new case's data, placement, name, classes and colours."""
+    layer.data = data
+    layer.scale = kwargs.get("scale", layer.scale)
+    layer.translate = kwargs.get("translate", layer.translate)
+    layer.metadata = kwargs.get("metadata", {})
+    layer.name = kwargs.get("name", layer.name)
+    if layer._type_string == "labels":
+        layer.features = kwargs.get("features", layer.features)
+        if "colormap" in kwargs:
+            layer.colormap = kwargs["colormap"]
+    elif "contrast_limits" in kwargs:
+        layer.contrast_limits = kwargs["contrast_limits"]
+    layer.refresh()
+
+
+def _digest(data) -> str:
+    """A fingerprint of a mask's pixels, to tell edited masks from untouched ones.
+
+    Lazy stacks (dask, e.g. PCam's labels) are not read: napari cannot paint
+    them, so they count as unchanged while they are the same object.
+    """
+    data = data[0] if isinstance(data, (list, tuple)) else data
+    if not isinstance(data, np.ndarray):
+        return f"lazy:{id(data)}"
+    array = np.ascontiguousarray(data)
+    return hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest() + str(array.shape)

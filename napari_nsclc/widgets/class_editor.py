@@ -45,6 +45,7 @@ from ._class_edits import (
     assign_class,
     centroids,
     class_counts,
+    collector_paused,
     level_colors,
     level_names,
 )
@@ -89,8 +90,11 @@ def _recolour(layer) -> None:
     face = getattr(layer, "_face", None) if layer._type_string == "points" else None
     if face is not None and hasattr(face, "_refresh_colors"):
         # the colour manager emits three events, each re-uploading every point; emit one
+        # only the colour column is converted (layer.properties would convert every feature column)
+        column = getattr(face.color_properties, "name", None) if face.color_properties is not None else None
+        values = {column: layer.features[column].to_numpy()} if column in layer.features else layer.properties
         with face.events.blocker_all():
-            face._refresh_colors(layer.properties, False)
+            face._refresh_colors(values, False)
         layer.events.face_color()
     else:
         layer.refresh_colors(update_color_mapping=False)
@@ -118,7 +122,8 @@ class _BarPlot(QWidget):
     def paintEvent(self, event):
         painter = QPainter(self)
         width = self.width()
-        label_width = min(140, width // 2)
+        widest = max([painter.fontMetrics().horizontalAdvance(name) for name, _, _ in self.rows] or [0])
+        label_width = min(widest + 8, int(width * 0.6))
         peak = max([count for _, count, _ in self.rows] or [1]) or 1
         for i, (name, count, color) in enumerate(self.rows):
             y = 2 + i * self.ROW
@@ -229,6 +234,9 @@ class ClassEditorWidget(QWidget):
         self.view_button.setText("Show as contours" if self._contours_of(layer) is not None else "Show as centroids")
         self.view_button.setEnabled(layer._type_string == "shapes" or self._contours_of(layer) is not None)
         self._build_palette()
+        source_format = getattr(((layer.metadata or {}).get("nsclc") or {}).get("provenance"), "format", "")
+        if self.save_format.findText(source_format) >= 0:
+            self.save_format.setCurrentText(source_format)
         if self.active_class is None or self.active_class not in self.class_names:
             self.set_active_class(self.class_names[0] if self.class_names else None)
         else:
@@ -336,12 +344,13 @@ class ClassEditorWidget(QWidget):
     def assign(self, indices, name: str) -> int:
         """Give objects ``indices`` of the layer class ``name``, as one undo step."""
         layer = self.layer
-        before = self._snapshots.get(id(layer)) or self._snapshot(layer)
-        assign_class(layer.features, indices, name, self.schema)
-        _recolour(layer)
-        after = self._snapshot(layer, data_from=before)
-        self._push(_Step(layer, before, after, f"class {name}"))
-        self.refresh_counts()
+        with collector_paused():
+            before = self._snapshots.get(id(layer)) or self._snapshot(layer)
+            assign_class(layer.features, indices, name, self.schema)
+            _recolour(layer)
+            after = self._snapshot(layer, data_from=before)
+            self._push(_Step(layer, before, after, f"class {name}"))
+            self.refresh_counts()
         return len(indices)
 
     # ------------------------------------------------------------------ undo / redo
