@@ -24,5 +24,26 @@ def sample_layers(layout: str) -> list:
     return case_layers_with_context(registry.read(path), 0, path)
 
 
-def demo_sample() -> list:
-    return sample_layers(DEMO_LAYOUT)
+def _sample(layout: str):
+    def sample() -> list:
+        return sample_layers(layout)
+
+    sample.__doc__ = f"A synthetic {layout} dataset, read through napari-nsclc's own reader."
+    return sample
+
+
+demo_sample = _sample(DEMO_LAYOUT)
+nsclc_nat_sample = _sample("nsclc-nat")
+ignite_he_sample = _sample("ignite-he")
+ignite_pdl1_sample = _sample("ignite-pdl1")
+nucls_sample = _sample("nucls")
+midog_sample = _sample("midog")
+ocelot_sample = _sample("ocelot")
+lung_pet_ct_dx_sample = _sample("lung-pet-ct-dx")
+wsi_sample = _sample("wsi")
+cocahis_sample = _sample("cocahis")
+pcam_sample = _sample("pcam")
+voc_segmentation_sample = _sample("voc-segmentation")
+voc_detection_sample = _sample("voc-detection")
+coco_sample = _sample("coco")
+masks_sample = _sample("masks")

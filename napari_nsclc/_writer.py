@@ -1,4 +1,9 @@
-"""npe2 writers: File > Save Layers, through the model, to a format's writer."""
+"""npe2 writers: File > Save Layers, through the model, to a format's writer.
+
+Each ``write_<format>`` named in napari.yaml converts napari's layer data to a
+:class:`~napari_nsclc.model.Case` and hands it to that format's writer, which
+returns what the source file held plus the user's edits.
+"""
 
 from __future__ import annotations
 
@@ -19,49 +24,36 @@ def write_layers(format_name: str, path: str, layer_data: list, **options) -> li
     return [str(p) for p in written]
 
 
-def _single_layer(data, meta, layer_type):
-    return [(data, meta, layer_type)]
+def _layers_writer(format_name: str, **options):
+    """An npe2 multi-layer writer (``path, layer_data``) for ``format_name``."""
+
+    def write(path: str, layer_data: list) -> list[str]:
+        return write_layers(format_name, path, layer_data, **options)
+
+    write.__name__ = f"write_{format_name.replace('-', '_')}"
+    write.__doc__ = f"Save layers as {format_name}."
+    return write
 
 
-def write_masks(path: str, data, meta: dict) -> list[str]:
-    return write_layers("masks", path, _single_layer(data, meta, "labels"))
+def _labels_writer(format_name: str, **options):
+    """An npe2 single-layer writer (``path, data, meta``) for one Labels layer."""
+
+    def write(path: str, data, meta: dict) -> list[str]:
+        return write_layers(format_name, path, [(data, meta, "labels")], **options)
+
+    write.__doc__ = f"Save a Labels layer as {format_name}."
+    return write
 
 
-def write_voc_palette(path: str, data, meta: dict) -> list[str]:
-    return write_layers("masks", path, _single_layer(data, meta, "labels"), palette=True)
-
-
-def write_coco(path: str, layer_data: list) -> list[str]:
-    return write_layers("coco", path, layer_data)
-
-
-def write_voc(path: str, layer_data: list) -> list[str]:
-    return write_layers("voc", path, layer_data)
-
-
-def write_asap(path: str, layer_data: list) -> list[str]:
-    return write_layers("asap", path, layer_data)
-
-
-def write_geojson(path: str, layer_data: list) -> list[str]:
-    return write_layers("geojson", path, layer_data)
-
-
-def write_nucls(path: str, layer_data: list) -> list[str]:
-    return write_layers("nucls", path, layer_data)
-
-
-def write_midog(path: str, layer_data: list) -> list[str]:
-    return write_layers("midog", path, layer_data)
-
-
-def write_ocelot(path: str, layer_data: list) -> list[str]:
-    return write_layers("ocelot", path, layer_data)
-
-
-def write_lung_pet_ct_dx(path: str, layer_data: list) -> list[str]:
-    return write_layers("lung-pet-ct-dx", path, layer_data)
-
-
-def write_imagescope(path: str, layer_data: list) -> list[str]:
-    return write_layers("imagescope", path, layer_data)
+write_masks = _labels_writer("masks")
+write_voc_palette = _labels_writer("masks", palette=True)
+write_coco = _layers_writer("coco")
+write_ignite_pdl1 = _layers_writer("ignite-pdl1")
+write_midog = _layers_writer("midog")
+write_asap = _layers_writer("asap")
+write_imagescope = _layers_writer("imagescope")
+write_voc = _layers_writer("voc")
+write_geojson = _layers_writer("geojson")
+write_nucls = _layers_writer("nucls")
+write_ocelot = _layers_writer("ocelot")
+write_lung_pet_ct_dx = _layers_writer("lung-pet-ct-dx")

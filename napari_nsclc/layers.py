@@ -179,7 +179,10 @@ def image_to_layer(image: ImageRef) -> LayerDataTuple | None:
     """An Image layer for ``image``, or ``None`` if the reader has no pixels."""
     if image.data is None:
         return None
-    first = image.data[0] if image.multiscale else image.data
+    data = image.data
+    if not image.multiscale and _decoded_per_access(data) and _nbytes(data) <= MAX_PAINTABLE_BYTES:
+        data = np.asarray(data)  # decode once, not on every redraw
+    first = data[0] if image.multiscale else data
     ndim = first.ndim - (1 if image.rgb else 0)
     kwargs: dict[str, Any] = {
         "name": image.name or "image",
@@ -197,7 +200,16 @@ def image_to_layer(image: ImageRef) -> LayerDataTuple | None:
         kwargs["contrast_limits"] = (level - width / 2, level + width / 2)
     if not image.rgb:
         kwargs["colormap"] = image.metadata.get("colormap", "gray")
-    return (image.data, kwargs, "image")
+    return (data, kwargs, "image")
+
+
+def _decoded_per_access(data) -> bool:
+    """Whether ``data`` is a stand-in that decodes its file on every access.
+
+    numpy, dask and zarr arrays are kept as they are: dask and zarr read only
+    the chunks napari shows.
+    """
+    return not isinstance(data, np.ndarray) and not hasattr(data, "chunks")
 
 
 def labels_colormap_dict(schema: ClassSchema, extra_values: Sequence[int] = ()) -> dict:

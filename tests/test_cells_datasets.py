@@ -359,6 +359,6 @@ def test_coco_export_of_new_polygons_has_exact_area_and_bbox(tmp_path):
         xy = np.asarray(flat, float).reshape(-1, 2)
         assert ann["area"] == pytest.approx(shapely.Polygon(xy).area)
         assert ann["bbox"] == [xy[:, 0].min(), xy[:, 1].min(), np.ptp(xy[:, 0]), np.ptp(xy[:, 1])]
-        assert all(isinstance(v, int) for v in flat)
+    # NuCLS vertices are pixel indices; COCO puts the origin at pixel (0, 0)'s corner, half a pixel earlier
     rectangle = nuclei[3]
-    assert rectangle["segmentation"] == [[15, 76, 35, 76, 35, 84, 15, 84]] and rectangle["area"] == 160
+    assert rectangle["segmentation"] == [[15.5, 76.5, 35.5, 76.5, 35.5, 84.5, 15.5, 84.5]] and rectangle["area"] == 160

@@ -119,8 +119,9 @@ def test_coco_reads_every_geometry(coco_file):
     assert np.asarray(case.image.data).shape == (96, 128, 3)
     (polygons,) = case.polygons
     assert len(polygons) == 2 and list(polygons.classes) == ["tumor", "tumor"]
-    np.testing.assert_array_equal(polygons.polygons[0].exterior, [[10, 10], [10, 30], [25, 30], [25, 10]])
-    np.testing.assert_array_equal(polygons.polygons[1].exterior, [[12, 40.5], [12, 52], [22, 46]])
+    # COCO coordinates start at pixel (0, 0)'s corner; the model's at its centre
+    np.testing.assert_array_equal(polygons.polygons[0].exterior, [[9.5, 9.5], [9.5, 29.5], [24.5, 29.5], [24.5, 9.5]])
+    np.testing.assert_array_equal(polygons.polygons[1].exterior, [[11.5, 40], [11.5, 51.5], [21.5, 45.5]])
     assert polygons.attributes[0]["coco"]["attributes"] == {"occluded": False, "annotator": "A"}
     (boxes,) = case.boxes
     np.testing.assert_array_equal(boxes.bounds, [[60, 100, 70, 112]])

@@ -23,7 +23,8 @@ def test_every_layout_opens_in_napari_with_classes(make_napari_viewer, tmp_path,
     layers = viewer.open(str(path), plugin=PLUGIN)
     assert layers, f"{layout}: no layers"
     annotation_layers = [layer for layer in layers if layer._type_string in ("labels", "points", "shapes")]
-    expected = [*cases[0].masks, *cases[0].polygons, *cases[0].boxes, *cases[0].points]
+    scene = [case for case in cases if case is cases[0] or (case.group is not None and case.group == cases[0].group)]
+    expected = [obj for case in scene for obj in (*case.masks, *case.polygons, *case.boxes, *case.points)]
     assert [layer.name for layer in annotation_layers] == [obj.name for obj in expected]
     for layer in annotation_layers:
         assert "class" in layer.features.columns, layer.name

@@ -140,12 +140,12 @@ def _find(root: Path, kind: str, patch: str, sample_id: str, suffix: str, split:
 
 
 def _image(path: Path | None):
+    """The patch's pixels, decoded only when shown: a split holds hundreds of 1024² JPEGs."""
     if path is None:
         return None
-    from PIL import Image
+    from ..formats.masks import lazy_image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    return lazy_image(path)
 
 
 def _sample_cases(root: Path, sample_id: str, sample: dict | None, split: str | None) -> list[Case]:
@@ -186,7 +186,13 @@ def _patch_case(name: str, image_path: Path | None, sample: dict | None, patch: 
     ref = ImageRef(path=str(image_path) if image_path else None, name=name, data=data, rgb=data is not None)
     if data is not None:
         ref.shape = tuple(data.shape[:2])
-    case = Case(name=name, image=ref, provenance=Provenance(source=str(root), format="ocelot", reader=__name__))
+    # the tissue and cell patches of one sample overlay in µm: they open together
+    case = Case(
+        name=name,
+        image=ref,
+        provenance=Provenance(source=str(root), format="ocelot", reader=__name__),
+        group=name.split()[0],
+    )
     if sample is not None:
         try:
             ref.pixel_size, ref.origin = placement(sample, patch)

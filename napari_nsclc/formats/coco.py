@@ -76,6 +76,9 @@ _IMAGE_FOLDERS = ("", "images", "../images", "../../images")
 # --------------------------------------------------------------------------- JSON layout
 
 
+#: COCO coordinates start at the top-left corner of pixel (0, 0); the model's at its centre.
+PIXEL_CENTRE = 0.5
+
 def load_json(path: Path) -> tuple[Any, dict]:
     """Parse a JSON file and describe its layout so it can be written back alike.
 
@@ -464,7 +467,8 @@ def _polygon_rings(segmentation: list) -> list[np.ndarray] | None:
         xy = np.asarray(flat, dtype=float).reshape(-1, 2)
         if (xy < 0).any():
             return None
-        rings.append(xy[:, ::-1].copy())
+        # COCO's origin is the corner of pixel (0, 0), the model's its centre
+        rings.append(xy[:, ::-1] - PIXEL_CENTRE)
     return rings
 
 
@@ -682,6 +686,8 @@ class _Record:
         self.box: tuple | None = None
         self.point: tuple | None = None
         self.rle: dict | None = None
+        #: a ready COCO segmentation (polygons, or RLE for objects with holes) drawn from a label mask
+        self.segmentation: list | dict | None = None
         self.area: float | None = None
         self.class_name: str | None = None
         self.group: str | None = None
@@ -773,12 +779,16 @@ def _mask_records(mask: LabelMask, records: dict, counter: list) -> None:
     else:
         from .. import geometry
 
-        polygons = geometry.labels_to_instances(data, mask.schema)
-        for polygon, class_name in zip(polygons.polygons, polygons.classes, strict=True):
+        # pycocotools unions the rings of an annotation, so objects with holes
+        # go out as RLE; either way pycocotools decodes exactly these pixels
+        for annotation in geometry.labels_to_coco_annotations(data, mask.schema):
             counter[0] += 1
             record = _Record(None, (1, counter[0], 0))
-            record.parts.append((0, polygon))
-            record.class_name = str(class_name)
+            record.segmentation = annotation["segmentation"]
+            x, y, w, h = annotation["bbox"]
+            record.box = (y, x, y + h, x + w)
+            record.area = annotation["area"]
+            record.class_name = annotation["category_name"]
             records[("new", counter[0])] = record
         return
     for instance_id, class_name in instances:
@@ -879,13 +889,13 @@ def _summarise(polygons: Sequence[Polygon]) -> dict[int, tuple]:
     lengths = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     yx = np.concatenate(rings).astype(float, copy=False)
-    low = np.minimum.reduceat(yx, starts, axis=0).tolist()
-    high = np.maximum.reduceat(yx, starts, axis=0).tolist()
+    low = (np.minimum.reduceat(yx, starts, axis=0) + PIXEL_CENTRE).tolist()
+    high = (np.maximum.reduceat(yx, starts, axis=0) + PIXEL_CENTRE).tolist()
     following = np.arange(1, len(yx) + 1)
     following[starts + lengths - 1] = starts
     y, x = yx[:, 0], yx[:, 1]
     areas = (0.5 * np.abs(np.add.reduceat(x * y[following] - x[following] * y, starts))).round(6).tolist()
-    xy = yx[:, ::-1].ravel()
+    xy = yx[:, ::-1].ravel() + PIXEL_CENTRE
     if (xy == np.round(xy)).all():
         flat = xy.astype(np.int64).tolist()
     else:
@@ -898,7 +908,12 @@ def _summarise(polygons: Sequence[Polygon]) -> dict[int, tuple]:
 
 
 def _write_geometry(out: dict, record: _Record, flavour: CocoFlavour) -> None:
-    if record.summary is not None and len(record.parts) == 1:
+    if record.segmentation is not None:
+        out["segmentation"] = record.segmentation
+        out["bbox"] = flavour.bbox(record.box)
+        out["area"] = _number(record.area)
+        out.setdefault("iscrowd", 0)
+    elif record.summary is not None and len(record.parts) == 1:
         flat, bounds, area = record.summary
         out["segmentation"] = [flat]
         out["bbox"] = flavour.bbox(bounds)
@@ -910,9 +925,9 @@ def _write_geometry(out: dict, record: _Record, flavour: CocoFlavour) -> None:
         for polygon in parts:
             rings.append(polygon.exterior)
             rings.extend(polygon.holes)
-        out["segmentation"] = [_numbers(ring[:, ::-1]) for ring in rings]
+        out["segmentation"] = [_numbers(ring[:, ::-1] + PIXEL_CENTRE) for ring in rings]
         allyx = parts[0].exterior if len(parts) == 1 else np.concatenate([p.exterior for p in parts])
-        low, high = allyx.min(axis=0).tolist(), allyx.max(axis=0).tolist()
+        low, high = (allyx.min(axis=0) + PIXEL_CENTRE).tolist(), (allyx.max(axis=0) + PIXEL_CENTRE).tolist()
         out["bbox"] = flavour.bbox((low[-2], low[-1], high[-2], high[-1]))
         area = sum(_ring_area(p.exterior) - sum(_ring_area(h) for h in p.holes) for p in parts)
         out["area"] = _number(round(area, 6))

@@ -876,8 +876,45 @@ def palette_for(schema: ClassSchema) -> list[tuple[int, int, int]]:
     return palette
 
 
+def class_mask_from_objects(case: Case) -> LabelMask | None:
+    """A semantic mask of the case's polygons and instance masks, for cases that have no class mask.
+
+    This is how COCO polygons and RLE, NuCLS contours or GeoJSON regions
+    become a label mask: each object's pixels take its class code, later
+    objects on top. Returns ``None`` when the case has a semantic mask
+    already, no objects, or no known image size.
+    """
+    from ..geometry import rasterize_polygons
+
+    if any(mask.kind == "semantic" for mask in case.masks) or case.image.shape is None:
+        return None
+    shape = tuple(case.image.shape[-2:]) if len(case.image.shape) >= 2 else None
+    if shape is None or (not case.polygons and not case.masks):
+        return None
+    schemas = [s.schema for s in case.polygons] + [m.schema for m in case.masks]
+    schema = schemas[0]
+    for other in schemas[1:]:
+        schema = schema.with_classes(c for c in other.classes if c.name not in schema and c.code not in schema.codes)
+    codes = {info.name: info.code for info in schema.classes}
+    dtype = np.uint16 if max(codes.values(), default=0) > 255 else np.uint8
+    labels = np.zeros(shape, dtype)
+    for instance_mask in case.masks:
+        ids = np.asarray(instance_mask.data[0] if instance_mask.multiscale else instance_mask.data)
+        for instance_id, class_name in instance_mask.instance_classes.items():
+            if class_name in codes:
+                labels[ids == instance_id] = codes[class_name]
+    for objects in case.polygons:
+        known = [(polygon, codes[str(name)]) for polygon, name in zip(objects.polygons, objects.classes, strict=True)
+                 if str(name) in codes and polygon.kind != "path"]  # fmt: skip
+        if known:
+            drawn = rasterize_polygons([p for p, _ in known], shape, [c for _, c in known], dtype=dtype)
+            labels[drawn > 0] = drawn[drawn > 0]
+    return LabelMask("classes", labels, schema)
+
+
 def _mask_targets(cases: Sequence[Case], path: Path, suffix: str) -> list[tuple[LabelMask, Path]]:
-    pairs = [(case, mask) for case in cases for mask in case.masks]
+    pairs = [(case, mask) for case in cases for mask in case.masks if mask.kind == "semantic"]
+    pairs += [(case, derived) for case in cases if (derived := class_mask_from_objects(case)) is not None]
     if not pairs:
         raise NsclcFormatError(path, "nothing to write: no Labels layer / mask")
     if len(pairs) == 1 and path.suffix.lower() in (".png", ".tif", ".tiff"):
