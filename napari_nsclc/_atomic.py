@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .model import NsclcFormatError
+from .model import Case, NsclcFormatError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "refuse_overwrite"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "refuse_overwrite", "write_text_per_case"]
 
 
 @contextlib.contextmanager
@@ -56,3 +56,24 @@ def refuse_overwrite(target: str | Path, overwrite: bool) -> None:
     """Raise :class:`NsclcFormatError` if ``target`` exists and ``overwrite`` is false."""
     if Path(target).exists() and not overwrite:
         raise NsclcFormatError(target, "already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+
+def write_text_per_case(
+    cases: Sequence[Case], path: str | Path, suffixes: tuple[str, ...], render: Callable[[Case], str], overwrite: bool
+) -> list[Path]:
+    """Write ``render(case)`` for every case: to ``path`` itself when it is one file for
+    one case (its suffix in ``suffixes``), else to ``path / "<case name><suffixes[0]>"``.
+
+    Every target is checked before any is written, so a refused overwrite
+    leaves nothing half-done.
+    """
+    path = Path(path)
+    if len(cases) == 1 and path.suffix.lower() in suffixes:
+        targets = [path]
+    else:
+        targets = [path / f"{case.name}{suffixes[0]}" for case in cases]
+    for target in targets:
+        refuse_overwrite(target, overwrite)
+    for case, target in zip(cases, targets, strict=True):
+        atomic_write_text(target, render(case))
+    return targets

@@ -173,6 +173,9 @@ def _run_demo(args) -> int:
     for name, path in datasets.items():
         print(f"  {name}: {path}")
     viewer = _viewer()
+    if args.screenshot:
+        viewer.window._qt_window.resize(1400, 900)
+        _process_events()
     from .widgets.dataset_browser import DatasetBrowser
 
     browser = DatasetBrowser(viewer)
@@ -180,10 +183,10 @@ def _run_demo(args) -> int:
     browser.set_datasets(datasets)
     first = DEMO_FIRST_LAYOUT if DEMO_FIRST_LAYOUT in datasets else next(iter(datasets))
     browser.open_dataset(first)
+    _zoom_to_annotated_objects(viewer)
     shown = ", ".join(f"{layer._type_string} '{layer.name}'" for layer in viewer.layers)
     print(f"showing {first}: {shown}")
     if args.screenshot:
-        viewer.window._qt_window.resize(1400, 900)
         _process_events()
         viewer.screenshot(str(args.screenshot), canvas_only=False)
         print(f"screenshot saved to {args.screenshot}")
@@ -192,16 +195,39 @@ def _run_demo(args) -> int:
     return _run_event_loop()
 
 
+def _zoom_to_annotated_objects(viewer) -> None:
+    """Fit the view to the Points layers, with a margin, so that cells are visible at first sight."""
+    import numpy as np
+
+    extents = [layer.extent.world for layer in viewer.layers if layer._type_string == "points" and len(layer.data)]
+    if not extents:
+        return
+    low = np.min([e[0] for e in extents], axis=0)
+    high = np.max([e[1] for e in extents], axis=0)
+    viewer.camera.center = tuple((low + high) / 2)
+    span = float(np.max(high - low)) * 3  # with the tissue around the cells in view
+    canvas_size = min(viewer.window._qt_viewer.canvas.size)
+    if span > 0:
+        viewer.camera.zoom = canvas_size / span
+
+
 def _viewer():
     import warnings
 
     import napari
 
-    # napari nags about PyQt5's retirement in a pop-up; users who installed the
-    # [pyqt5] extra cannot act on it mid-session, and PyQt6 works unchanged.
+    # napari nags about PyQt5's retirement in a pop-up over the canvas; users of
+    # the [pyqt5] extra cannot act on it mid-session, and PyQt6 works unchanged.
     warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
+    try:
+        from napari._qt import qt_main_window
+
+        qt_main_window.SHOW_QT_WARNING = False
+    except (ImportError, AttributeError):
+        pass
 
     viewer = napari.Viewer(title="napari-nsclc")
+    viewer.scale_bar.visible = True
     from .widgets.case_info import CaseInfoWidget
 
     viewer.window.add_dock_widget(CaseInfoWidget(viewer), name="Case information", area="right")

@@ -258,7 +258,7 @@ def mask_to_layer(mask: LabelMask, case: Case) -> LayerDataTuple:
         "features": features,
         "colormap": DirectLabelColormap(color_dict=colors),
         "multiscale": mask.multiscale,
-        "opacity": 0.6,
+        "opacity": 0.5,
         "metadata": _metadata("mask", mask.schema, case, extra=extra),
         **_placement(case.image, first.ndim),
     }

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_text, refuse_overwrite
+from .._atomic import write_text_per_case
 from ..model import (
     Case,
     ClassInfo,
@@ -349,12 +349,6 @@ def case_to_asap(case: Case) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _targets(cases: Sequence[Case], path: Path) -> list[Path]:
-    if len(cases) == 1 and path.suffix.lower() == ".xml":
-        return [path]
-    return [path / f"{case.name}.xml" for case in cases]
-
-
 def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_options) -> list[Path]:
     """Write each case's polygons and points as ASAP XML.
 
@@ -362,13 +356,7 @@ def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_opti
     ``<case name>.xml`` per case. Existing files are refused unless
     ``overwrite=True``.
     """
-    path = Path(path)
-    targets = _targets(cases, path)
-    for target in targets:
-        refuse_overwrite(target, overwrite)
-    for case, target in zip(cases, targets, strict=True):
-        atomic_write_text(target, case_to_asap(case))
-    return targets
+    return write_text_per_case(cases, path, (".xml",), case_to_asap, overwrite)
 
 
 FORMAT = FormatSpec(

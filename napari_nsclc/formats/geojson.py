@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_text, refuse_overwrite
+from .._atomic import write_text_per_case
 from ..model import (
     Case,
     ClassInfo,
@@ -326,16 +326,7 @@ def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_opti
     receiving ``<case name>.geojson`` per case. Existing files are refused
     unless ``overwrite=True``.
     """
-    path = Path(path)
-    if len(cases) == 1 and path.suffix.lower() in (".geojson", ".json"):
-        targets = [path]
-    else:
-        targets = [path / f"{case.name}.geojson" for case in cases]
-    for target in targets:
-        refuse_overwrite(target, overwrite)
-    for case, target in zip(cases, targets, strict=True):
-        atomic_write_text(target, case_to_geojson(case))
-    return targets
+    return write_text_per_case(cases, path, (".geojson", ".json"), case_to_geojson, overwrite)
 
 
 FORMAT = FormatSpec(

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_text, refuse_overwrite
+from .._atomic import write_text_per_case
 from ..model import Case, ClassInfo, ClassSchema, NsclcFormatError, Polygon, PolygonSet, Provenance, default_color
 from ..registry import FormatSpec
 from ._xmlsafe import format_number, parse_xml, quote_attribute, xml_head
@@ -220,15 +220,7 @@ def case_to_imagescope(case: Case) -> str:
 
 def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_options) -> list[Path]:
     """Write each case's polygons as ImageScope XML (``path``: a file for one case, else a folder)."""
-    path = Path(path)
-    targets = [path] if len(cases) == 1 and path.suffix.lower() == ".xml" else [
-        path / f"{case.name}.xml" for case in cases
-    ]
-    for target in targets:
-        refuse_overwrite(target, overwrite)
-    for case, target in zip(cases, targets, strict=True):
-        atomic_write_text(target, case_to_imagescope(case))
-    return targets
+    return write_text_per_case(cases, path, (".xml",), case_to_imagescope, overwrite)
 
 
 FORMAT = FormatSpec(

@@ -259,7 +259,7 @@ def write_asap_xml(path: Path, size: int) -> Path:
             lines.append(f'\t\t\t\t<Coordinate Order="{order}" X="{x:g}" Y="{y:g}" />')
         lines += ["\t\t\t</Coordinates>", "\t\t</Annotation>"]
     lines += [
-        f'\t\t<Annotation Name="Mitosis" Type="Dot" PartOfGroup="_1" Color="#FF00FF">',
+        '\t\t<Annotation Name="Mitosis" Type="Dot" PartOfGroup="_1" Color="#FF00FF">',
         "\t\t\t<Coordinates>",
         f'\t\t\t\t<Coordinate Order="0" X="{0.7 * size:g}" Y="{0.3 * size:g}" />',
         "\t\t\t</Coordinates>",
