@@ -72,3 +72,13 @@ def format_number(value: float) -> str:
         return text
     text = f"{value:.4f}".rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"
+
+
+def element_text(element) -> str:
+    """An element serialised back to XML text, to be written out verbatim.
+
+    Serialising is safe with the standard library; only parsing needs defusedxml.
+    """
+    import xml.etree.ElementTree as ET
+
+    return ET.tostring(element, encoding="unicode").strip()

@@ -46,7 +46,7 @@ from ..model import (
     parse_color,
 )
 from ..registry import FormatSpec
-from ._xmlsafe import format_number, parse_xml, quote_attribute, xml_head
+from ._xmlsafe import element_text, format_number, parse_xml, quote_attribute, xml_head
 
 __all__ = ["CAMELYON16_GROUPS", "FORMAT", "read", "sniff", "write"]
 
@@ -80,12 +80,6 @@ def sniff(path: Path) -> bool:
 # --------------------------------------------------------------------------- reading
 
 
-def _element_text(element) -> str:
-    import xml.etree.ElementTree as ET
-
-    return ET.tostring(element, encoding="unicode").strip()
-
-
 def _read_groups(root) -> list[dict[str, Any]]:
     groups = []
     container = root.find("AnnotationGroups")
@@ -96,7 +90,7 @@ def _read_groups(root) -> list[dict[str, Any]]:
             "PartOfGroup": group.get("PartOfGroup", NO_GROUP),
             "Color": group.get("Color"),
             "extra": {k: v for k, v in group.attrib.items() if k not in _KNOWN_GROUP_ATTRIBUTES},
-            "attributes": [] if attributes is None else [_element_text(child) for child in attributes],
+            "attributes": [] if attributes is None else [element_text(child) for child in attributes],
             "has_attributes_element": attributes is not None,
         })
     return groups

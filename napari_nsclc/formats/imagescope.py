@@ -31,7 +31,7 @@ import numpy as np
 from .._atomic import write_text_per_case
 from ..model import Case, ClassInfo, ClassSchema, NsclcFormatError, Polygon, PolygonSet, Provenance, default_color
 from ..registry import FormatSpec
-from ._xmlsafe import format_number, parse_xml, quote_attribute, xml_head
+from ._xmlsafe import element_text, format_number, parse_xml, quote_attribute, xml_head
 
 __all__ = ["FORMAT", "read", "sniff", "write"]
 
@@ -84,15 +84,9 @@ def _ellipse(corners: np.ndarray, n: int = 64) -> np.ndarray:
     return np.stack([(y0 + y1) / 2 + (y1 - y0) / 2 * np.sin(angle), (x0 + x1) / 2 + (x1 - x0) / 2 * np.cos(angle)], 1)
 
 
-def _element_text(element) -> str:
-    import xml.etree.ElementTree as ET
-
-    return ET.tostring(element, encoding="unicode").strip()
-
-
 def _children_text(element) -> list[str]:
     """Each child of ``element`` serialised, to be written back verbatim; [] when absent."""
-    return [] if element is None else [_element_text(child) for child in element]
+    return [] if element is None else [element_text(child) for child in element]
 
 
 def read(path: Path) -> list[Case]:
@@ -116,7 +110,7 @@ def read(path: Path) -> list[Case]:
         annotation_documents.append({
             "attrib": dict(annotation.attrib),
             "attributes": _children_text(annotation.find("Attributes")),
-            "region_headers": _element_text(annotation.find("Regions/RegionAttributeHeaders"))
+            "region_headers": element_text(annotation.find("Regions/RegionAttributeHeaders"))
             if annotation.find("Regions/RegionAttributeHeaders") is not None else None,
         })
         line_colour = annotation.get("LineColor")
