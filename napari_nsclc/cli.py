@@ -152,6 +152,7 @@ def _run_open(args) -> int:
     from ._reader import add_to_viewer, is_image_mask_pair, read_image_mask_pair_layers
 
     paths = [str(p) for p in args.paths]
+    _require_display("open")
     if is_image_mask_pair(paths):
         layer_data = read_image_mask_pair_layers(paths)
         viewer = _viewer()
@@ -167,6 +168,7 @@ def _run_open(args) -> int:
 def _run_demo(args) -> int:
     from .testing import build_all
 
+    _require_display("demo")
     root = args.folder or Path(tempfile.mkdtemp(prefix="napari-nsclc-demo-"))
     datasets = build_all(root)
     print(f"demo datasets written to {root}:")
@@ -209,6 +211,22 @@ def _zoom_to_annotated_objects(viewer) -> None:
     canvas_size = min(viewer.window._qt_viewer.canvas.size)
     if span > 0:
         viewer.camera.zoom = canvas_size / span
+
+
+def _require_display(command: str) -> None:
+    """Fail with one line, not a Qt abort, when Linux has no display to open a window on."""
+    import os
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise NsclcFormatError(
+            "DISPLAY",
+            f"no display to open napari on; run 'napari-nsclc {command}' on a desktop, "
+            f"or headless with: xvfb-run -a napari-nsclc {command} --screenshot demo.png"
+            if command == "demo"
+            else f"no display to open napari on; run 'napari-nsclc {command}' on a desktop or under xvfb-run -a",
+        )
 
 
 def _viewer():

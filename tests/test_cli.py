@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,15 @@ def test_formats_lists_every_registered_format(capsys):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_demo_without_a_display_says_how_to_run_it_headless(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "napari_nsclc.cli", "demo", "--folder", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "napari-nsclc: error: DISPLAY: no display to open napari on; run 'napari-nsclc demo' on a desktop, "
+        "or headless with: xvfb-run -a napari-nsclc demo --screenshot demo.png"
+    ]
+    assert not any(tmp_path.iterdir())  # nothing written before the check

@@ -61,3 +61,24 @@ def test_coco_converts_back_to_an_identical_label_mask(tmp_path):
     document = json.loads(coco.read_text())
     code_of = {c["id"]: SCHEMA.code_of(c["name"]) for c in document["categories"]}
     np.testing.assert_array_equal(np.vectorize(lambda v: code_of.get(v, 0))(back), labels)
+
+
+def test_convert_masks_to_voc_writes_palette_pngs_with_a_labelmap(tmp_path):
+    from PIL import Image
+
+    from napari_nsclc.testing import build
+
+    source = build("ignite-he", tmp_path)
+    out = tmp_path / "voc"
+    assert main(["convert", str(source), "--to", "voc", "-o", str(out)]) == 0
+    pngs = sorted((out / "SegmentationClass").glob("*.png"))
+    cases = registry.read(source)
+    assert len(pngs) == len(cases)
+    labelmap = (out / "SegmentationClass" / "labelmap.txt").read_text()
+    assert "Tumor cells" in labelmap
+    written = Image.open(pngs[0])
+    assert written.mode == "P"  # a palette PNG: values are class codes, colours ride along
+    from napari_nsclc.formats.masks import load_case
+
+    first = load_case(cases[0])
+    np.testing.assert_array_equal(np.asarray(written), np.asarray(first.masks[0].data))

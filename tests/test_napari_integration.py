@@ -128,3 +128,33 @@ def test_an_image_and_its_mask_named_together_open_as_one_case(make_napari_viewe
     assert [layer._type_string for layer in layers] == ["image", "labels"]
     assert layers[0].data.shape == (20, 30, 3)
     np.testing.assert_array_equal(layers[1].data, mask)
+
+
+def test_pcam_labels_paint_in_napari_and_save_as_corrections(make_napari_viewer, tmp_path):
+    """PCam's per-patch tumour label is a Labels stack: painting a patch flips its label."""
+    import hashlib
+
+    import h5py
+
+    from napari_nsclc.layers import layer_data_to_case
+
+    path = build("pcam", tmp_path)
+    y_file = path.with_name(path.name.replace("_x.h5", "_y.h5"))
+    checksum = hashlib.sha256(y_file.read_bytes()).hexdigest()
+    with h5py.File(y_file) as f:
+        before = f["y"][:].ravel()
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    labels = next(layer for layer in layers if layer._type_string == "labels")
+    assert isinstance(labels.data, np.ndarray)  # paintable, not a read-only lazy stack
+    patch = int(np.flatnonzero(before == 0)[0])
+    labels.data[patch, 32:64, 32:64] = 1  # mark the patch's centre as tumour
+    labels.refresh()
+    case = layer_data_to_case([layer.as_layer_data_tuple() for layer in viewer.layers])
+    written = registry.write([case], tmp_path / "corrected_y.h5", "pcam")
+    with h5py.File(written[0]) as f:
+        after = f["y"][:].ravel()
+    expected = before.copy()
+    expected[patch] = 1
+    np.testing.assert_array_equal(after, expected)
+    assert hashlib.sha256(y_file.read_bytes()).hexdigest() == checksum

@@ -648,6 +648,11 @@ def write_voc(cases: Sequence[Case], path: str | Path, *, overwrite: bool = Fals
         The files written.
     """
     path = Path(path)
+    if path.suffix.lower() != ".xml" and not any(case.boxes for case in cases) and any(c.masks for c in cases):
+        # label masks and no boxes: VOC's segmentation half, palette PNGs + labelmap.txt
+        from .masks import write_masks
+
+        return write_masks(cases, path / "SegmentationClass", overwrite=overwrite, palette=True)
     if path.suffix.lower() != ".xml":
         from ..datasets.voc_detection import write_voc_detection
 
