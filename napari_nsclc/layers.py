@@ -274,9 +274,10 @@ def points_to_layer(points: PointSet, case: Case) -> LayerDataTuple:
     kwargs = _object_kwargs(points, case, "points", points.coords.shape[1])
     kwargs.update(size=points_display_size(case.image), border_width=0.1, border_color="white")
     if len(points) > MANY_POINTS:
-        # Without a GPU, borders and antialiasing make drawing a million points
-        # several seconds slower; at the zoom where so many show, neither is visible.
-        kwargs.update(border_width=0, antialiasing=0)
+        # Without a GPU, borders, antialiasing and napari's 2-px minimum point size
+        # make drawing a million points seconds slower; at the zoom where so many
+        # points show, none of them is visible, and zoomed in points grow as usual.
+        kwargs.update(border_width=0, antialiasing=0, canvas_size_limits=(1, 10000))
     return (points.coords, kwargs, "points")
 
 
