@@ -321,8 +321,10 @@ class ClassEditorWidget(QWidget):
             column = self.layer.features["class"]
             if hasattr(column, "cat") and name not in column.cat.categories:
                 self.layer.features["class"] = column.cat.add_categories([name])
-            self.layer.feature_defaults = {**{k: defaults[k].iloc[0] for k in defaults}, "class": name,
-                                           "source_index": -1}  # fmt: skip
+            # Edit the defaults in place: assigning the property makes napari
+            # recompute every point's colour, seconds for a million points.
+            defaults["class"] = name
+            defaults["source_index"] = -1
 
     # ------------------------------------------------------------------ classifying
 
