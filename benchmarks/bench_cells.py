@@ -242,7 +242,7 @@ def main() -> None:
         "\"first drawn\" adds one forced repaint (Mesa's software OpenGL, no GPU); napari usually paints while "
         "the layer is added, so most drawing cost already shows in \"ready\". The machine is shared with other "
         f"jobs (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end of the run); under "
-        "heavier load the 1M-point layer took 14–34 s in earlier runs, the other rows up to 2×. Peak resident "
+        "heavier load the rows took up to 2× longer in earlier runs. Peak resident "
         "memory: "
         f"{peak_rss_mb():.0f} MB.\n\n"
         + markdown_table(["measurement", "time", "target", "met"], rows)
