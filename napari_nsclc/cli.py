@@ -161,6 +161,10 @@ def _run_open(args) -> int:
     for path in args.paths:
         registry.detect(path)  # fail on the command line, before a window opens
     viewer = _viewer()
+    from .widgets.case_navigator import CaseNavigator
+
+    # docked before opening, so that it picks up a dataset's cases as its layers arrive
+    viewer.window.add_dock_widget(CaseNavigator(viewer), name="Cases", area="right", tabify=True)
     viewer.open(paths, plugin="napari-nsclc")
     return _run_event_loop()
 

@@ -158,3 +158,25 @@ def test_pcam_labels_paint_in_napari_and_save_as_corrections(make_napari_viewer,
     expected[patch] = 1
     np.testing.assert_array_equal(after, expected)
     assert hashlib.sha256(y_file.read_bytes()).hexdigest() == checksum
+
+
+def test_open_command_shows_the_first_case_and_docks_the_case_list(tmp_path):
+    path = build("nsclc-nat", tmp_path)
+    script = (
+        "import sys, napari\n"
+        "from napari_nsclc import cli\n"
+        "def report():\n"
+        "    viewer = napari.current_viewer()\n"
+        "    cases = viewer.window._dock_widgets['Cases'].widget()\n"
+        "    print('layers=' + '|'.join(layer.name for layer in viewer.layers))\n"
+        "    print('cases=' + str(cases.list.count()))\n"
+        "napari.run = report\n"
+        f"sys.exit(cli.main(['open', {str(path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    cases = registry.read(path)
+    assert lines["cases"] == str(len(cases))
+    expected = [cases[0].image.name, *(mask.name for mask in cases[0].masks)]
+    assert lines["layers"].split("|") == expected
