@@ -15,8 +15,6 @@ import pytest
 from napari_nsclc import registry
 from napari_nsclc.testing import cells
 
-pytest.importorskip("qtpy")
-
 
 @pytest.fixture
 def editor(make_napari_viewer):

@@ -77,8 +77,9 @@ def format_number(value: float) -> str:
 def element_text(element) -> str:
     """An element serialised back to XML text, to be written out verbatim.
 
-    Serialising is safe with the standard library; only parsing needs defusedxml.
+    defusedxml re-exports the standard serialiser, so no module here touches
+    the standard library's unsafe parser.
     """
-    import xml.etree.ElementTree as ET
+    from defusedxml.ElementTree import tostring
 
-    return ET.tostring(element, encoding="unicode").strip()
+    return tostring(element, encoding="unicode").strip()
