@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # the reader of our output left (`napari-nsclc info ... | head`): not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
+        return 0
     except NsclcFormatError as error:
         print(f"napari-nsclc: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -114,9 +119,9 @@ def _run_info(args) -> int:
         return 0
     print(f"{summary['path']}: {spec.title} ({spec.name}), {len(cases)} case(s)")
     for case in summary["cases"]:
-        shape = "x".join(str(s) for s in case["shape"]) if case["shape"] else "unknown size"
+        shape = "x".join(str(s) for s in case["shape"]) + " px" if case["shape"] else "image size unknown"
         size = "x".join(f"{s:g}" for s in case["pixel_size"])
-        print(f"  {case['name']}: {shape} px, pixel {size} {case['unit']}")
+        print(f"  {case['name']}: {shape}, pixel {size} {case['unit']}")
         for layer, counts in case["annotations"].items():
             per_class = ", ".join(f"{name} {count}" for name, count in counts.items()) or "empty"
             print(f"    {layer}: {per_class}")
@@ -219,8 +224,6 @@ def _zoom_to_annotated_objects(viewer) -> None:
 
 def _require_display(command: str) -> None:
     """Fail with one line, not a Qt abort, when Linux has no display to open a window on."""
-    import os
-
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
     ):

@@ -82,3 +82,17 @@ def test_convert_masks_to_voc_writes_palette_pngs_with_a_labelmap(tmp_path):
 
     first = load_case(cases[0])
     np.testing.assert_array_equal(np.asarray(written), np.asarray(first.masks[0].data))
+
+
+def test_the_real_ignite_mask_alone_opens_with_ignite_classes(samples):
+    from PIL import Image
+
+    path = samples / "ignite" / "patient1_he_roi1_with_context.png"
+    assert registry.detect(path).name == "ignite-he"
+    (case,) = registry.read(path)
+    mask = case.masks[0]
+    np.testing.assert_array_equal(np.asarray(mask.data), np.asarray(Image.open(path)))
+    counts = case.counts()["tissue"]
+    assert set(counts) == {"Unannotated", "Background", "Tumor cells", "Reactive epithelium", "Stroma",
+                           "Necrotic tissue", "Erythrocytes", "Macrophages"}  # values {0,1,2,3,4,8,9,13}
+    assert counts["Tumor cells"] == int((np.asarray(mask.data) == 2).sum())

@@ -167,6 +167,8 @@ def read_ignite_he(path: str | Path) -> list[Case]:
     """
     path = Path(path)
     data = find_data_root(path)
+    if data is None and _is_lone_ignite_mask(path):
+        return [_lone_mask_case(path)]
     if data is None:
         raise NsclcFormatError(path, "not an IGNITE data folder (needs images/he and annotations/he)")
     images = {p.stem: p for p in sorted((data / "images" / "he").glob("*.png"))}
@@ -188,10 +190,26 @@ def read_ignite_he(path: str | Path) -> list[Case]:
     return cases
 
 
+def _is_lone_ignite_mask(path: Path) -> bool:
+    """A single-channel PNG named as IGNITE names H&E masks, outside an IGNITE folder tree."""
+    return path.is_file() and _STEM.match(path.stem) is not None and mask_io.FORMAT.sniff(path)
+
+
+def _lone_mask_case(path: Path) -> Case:
+    """An IGNITE tissue mask that travelled alone: IGNITE's classes, and the image beside it if any."""
+    case = mask_io.read_image_mask_pair(mask_io.image_for_mask(path), path, schema=IGNITE_HE_SCHEMA)
+    case.masks[0].name = "tissue"
+    case.provenance.format = "ignite-he"
+    case.provenance.reader = __name__
+    check_loaded_case(case)
+    return case
+
+
 def _sniff(path: Path) -> bool:
     path = Path(path)
     if path.is_file():
-        return path.suffix.lower() == ".png" and path.parent.name == "he" and find_data_root(path) is not None
+        in_tree = path.suffix.lower() == ".png" and path.parent.name == "he" and find_data_root(path) is not None
+        return in_tree or _is_lone_ignite_mask(path)
     return find_data_root(path) is not None
 
 
