@@ -39,7 +39,6 @@ from .model import (
     Polygon,
     PolygonSet,
     Provenance,
-    color_to_hex,
     default_color,
 )
 
@@ -59,7 +58,7 @@ UNIT_NAMES = {"um": "micrometer", "mm": "millimeter"}
 #: Lazy non-pyramidal masks up to this size are loaded so that they can be painted;
 #: larger ones (a whole PCam split) stay lazy and read-only.
 MAX_PAINTABLE_BYTES = 1 << 30
-#: Point layers larger than this are drawn plain (no border, no antialiasing).
+#: Point layers larger than this are drawn plain: no border, no antialiasing, 1-px minimum size.
 MANY_POINTS = 200_000
 
 
@@ -106,7 +105,7 @@ def class_color_map(schema: ClassSchema, class_names: Sequence[str] = ()) -> dic
     return colors
 
 
-def _class_features(objects, attributes_len: int) -> pd.DataFrame:
+def _class_features(objects) -> pd.DataFrame:
     index = {name: i for i, name in enumerate(objects.schema.names)}
     # a dict lookup per object is several times faster than pandas' string
     # factorisation at a million objects
@@ -115,7 +114,7 @@ def _class_features(objects, attributes_len: int) -> pd.DataFrame:
     )
     categories = list(index)
     classes = pd.Categorical.from_codes(codes, categories)
-    features = pd.DataFrame({"class": classes, "source_index": np.arange(attributes_len, dtype=np.int64)})
+    features = pd.DataFrame({"class": classes, "source_index": np.arange(len(objects), dtype=np.int64)})
     for level, mapping in objects.schema.hierarchy.items():
         # map the few categories, not the (up to millions of) objects
         level_names = [mapping.get(name, name) for name in categories]
@@ -126,7 +125,7 @@ def _class_features(objects, attributes_len: int) -> pd.DataFrame:
 
 
 def _object_kwargs(objects, case: Case, kind: str, ndim: int, extra=None) -> dict:
-    features = _class_features(objects, len(objects))
+    features = _class_features(objects)
     colors = class_color_map(objects.schema, list(features["class"].cat.categories))
     return {
         "name": objects.name,
@@ -312,7 +311,7 @@ def shapes_color_cycle(colors: dict[str, tuple], present: Sequence[str], alpha: 
     napari's Shapes layer accepts only a list as a colour cycle and hands its
     colours out to the class names present, in sorted order, then to new names
     as they appear. Ordering the cycle the same way makes each class get its
-    own colour; :func:`apply_class_colors` pins the full map afterwards.
+    own colour.
     """
     present_sorted = sorted(set(present))
     order = present_sorted + sorted(n for n in colors if n not in set(present_sorted))
@@ -320,27 +319,6 @@ def shapes_color_cycle(colors: dict[str, tuple], present: Sequence[str], alpha: 
     if alpha is not None:
         cycle = [(*c[:3], alpha) for c in cycle]
     return cycle or [(1.0, 1.0, 0.0, 1.0)]
-
-
-def apply_class_colors(layer) -> None:
-    """Pin a Points or Shapes layer's class -> colour map to its schema's colours.
-
-    Call after classes are added or changed, so that a class never borrows the
-    next colour of napari's cycle.
-    """
-    nsclc = layer.metadata.get(METADATA_KEY) or {}
-    schema = nsclc.get("schema")
-    if schema is None or "class" not in layer.features:
-        return
-    colors = class_color_map(schema, [str(c) for c in layer.features["class"]])
-    if layer._type_string == "points":
-        layer.face_color_cycle = colors
-        layer.face_color = "class"
-    elif layer._type_string == "shapes":
-        layer.edge_color_cycle_map = {k: np.asarray(v) for k, v in colors.items()}
-        if nsclc.get("kind") == "polygons":
-            layer.face_color_cycle_map = {k: np.asarray((*v[:3], 0.25)) for k, v in colors.items()}
-        layer.refresh_colors(update_color_mapping=False)
 
 
 def polygons_to_layer(polygons: PolygonSet, case: Case) -> LayerDataTuple:
@@ -520,8 +498,3 @@ def layer_data_to_case(layer_data: Sequence[tuple[Any, dict, str]], name: str = 
             if image is not None:
                 case.image = replace(image, data=data)
     return case
-
-
-def legend(schema: ClassSchema) -> list[tuple[int, str, str]]:
-    """``(code, name, "#rrggbb")`` per class, for widgets and docs."""
-    return [(c.code, c.name, color_to_hex(c.color)) for c in schema.classes]
