@@ -215,11 +215,11 @@ def _zoom_to_annotated_objects(viewer) -> None:
         return
     low = np.min([e[0] for e in extents], axis=0)
     high = np.max([e[1] for e in extents], axis=0)
-    viewer.camera.center = tuple((low + high) / 2)
+    viewer.scene.camera.center = tuple((low + high) / 2)
     span = float(np.max(high - low)) * 3  # with the tissue around the cells in view
     canvas_size = min(viewer.window._qt_viewer.canvas.size)
     if span > 0:
-        viewer.camera.zoom = canvas_size / span
+        viewer.scene.camera.zoom = canvas_size / span
 
 
 def _require_display(command: str) -> None:
@@ -252,7 +252,7 @@ def _viewer():
         pass
 
     viewer = napari.Viewer(title="napari-nsclc")
-    viewer.scale_bar.visible = True
+    viewer.canvas.overlays.scale_bar.visible = True
     from .widgets.case_info import CaseInfoWidget
 
     viewer.window.add_dock_widget(CaseInfoWidget(viewer), name="Case information", area="right")

@@ -23,3 +23,22 @@ def samples() -> Path:
     if not (SAMPLES / "SOURCES.md").exists():
         pytest.fail(f"real samples not found at {SAMPLES}: put ../shared/samples beside the clone or set NSCLC_SAMPLES")
     return SAMPLES
+
+
+@pytest.fixture
+def chunk_reads(monkeypatch):
+    """Every tile decoded from the file, as ``"<level>/<row>.<col>"`` (level 0 = finest of a 4096 slide)."""
+    from napari_nsclc.formats.slide import TILE_CACHE, TiledLevel
+
+    keys: list[str] = []
+    original = TiledLevel.decode_tile
+    TILE_CACHE.clear()
+
+    def counting_decode(self, index, offset, count):
+        level = {4096: 0, 2048: 1, 1024: 2}.get(self.shape[0], self.shape[0])
+        keys.append(f"{level}/{index // self.grid[1]}.{index % self.grid[1]}")
+        return original(self, index, offset, count)
+
+    monkeypatch.setattr(TiledLevel, "decode_tile", counting_decode)
+    yield keys
+    TILE_CACHE.clear()

@@ -9,30 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_nsclc.formats.slide import TILE_CACHE, TiledLevel
 from napari_nsclc.testing import slides as builders
 
 
 @pytest.fixture(scope="module")
 def wsi(tmp_path_factory):
     return builders.build_wsi(tmp_path_factory.mktemp("gui_wsi"))
-
-
-@pytest.fixture
-def chunk_reads(monkeypatch):
-    """Every tile decoded from the file, as ``"<level>/<row>.<col>"`` (level 0 = finest of a 4096 slide)."""
-    keys: list[str] = []
-    original = TiledLevel.decode_tile
-    TILE_CACHE.clear()
-
-    def counting_decode(self, index, offset, count):
-        level = {4096: 0, 2048: 1, 1024: 2}.get(self.shape[0], self.shape[0])
-        keys.append(f"{level}/{index // self.grid[1]}.{index % self.grid[1]}")
-        return original(self, index, offset, count)
-
-    monkeypatch.setattr(TiledLevel, "decode_tile", counting_decode)
-    yield keys
-    TILE_CACHE.clear()
 
 
 def test_open_slide_shows_multiscale_image_and_aligned_annotations(make_napari_viewer, wsi, chunk_reads, qtbot):

@@ -17,7 +17,6 @@ import tifffile
 
 from napari_nsclc import registry
 from napari_nsclc.formats import slide
-from napari_nsclc.formats.slide import TILE_CACHE, TiledLevel
 from napari_nsclc.model import NsclcFormatError
 from napari_nsclc.testing import slides as builders
 
@@ -33,23 +32,6 @@ def tissue() -> np.ndarray:
 def wsi(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("wsi")
     return builders.build_wsi(folder)
-
-
-@pytest.fixture
-def chunk_reads(monkeypatch):
-    """Every tile decoded from the file, as ``"<level>/<row>.<col>"`` (level 0 = finest of a 4096 slide)."""
-    keys: list[str] = []
-    original = TiledLevel.decode_tile
-    TILE_CACHE.clear()
-
-    def counting_decode(self, index, offset, count):
-        level = {4096: 0, 2048: 1, 1024: 2}.get(self.shape[0], self.shape[0])
-        keys.append(f"{level}/{index // self.grid[1]}.{index % self.grid[1]}")
-        return original(self, index, offset, count)
-
-    monkeypatch.setattr(TiledLevel, "decode_tile", counting_decode)
-    yield keys
-    TILE_CACHE.clear()
 
 
 def sha256(path: Path) -> str:

@@ -10,21 +10,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-
-IMAGES = Path(__file__).resolve().parents[1] / "images"
-
-
-def _settle(viewer) -> None:
-    """Let Qt draw, and close napari's toasts (e.g. its PyQt5 deprecation notice) that would cover the data."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-    from qtpy.QtWidgets import QApplication
-
-    for _ in range(3):
-        QApplication.processEvents()
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
-    for _ in range(3):
-        QApplication.processEvents()
+from _window import IMAGES, settle
 
 
 def _open_cases(viewer, cases) -> None:
@@ -48,7 +34,7 @@ def shoot(name: str, prepare) -> Path:
     viewer.window.add_dock_widget(widget, name="Classes", area="right")
     with tempfile.TemporaryDirectory() as folder:
         prepare(viewer, widget, Path(folder))
-        _settle(viewer)
+        settle(viewer)
         target = IMAGES / f"cells_{name}.png"
         viewer.screenshot(str(target), canvas_only=False)
     viewer.close()

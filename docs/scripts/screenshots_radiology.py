@@ -17,31 +17,15 @@ import tempfile
 from pathlib import Path
 
 import napari
-from qtpy.QtWidgets import QApplication
 
 from napari_nsclc import registry
 from napari_nsclc.layers import image_to_layer
 from napari_nsclc.testing import build
 from napari_nsclc.widgets.dicom_browser import DicomBrowser
+from _window import IMAGES, settle
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = REPO / "docs" / "images"
 SAMPLES = Path(os.environ.get("NSCLC_SAMPLES", REPO.parent / "shared" / "samples"))
-
-
-def _settle() -> None:
-    """Let Qt draw, and close notification toasts that would cover the image."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for _ in range(10):
-        QApplication.processEvents()
-    for widget in QApplication.topLevelWidgets() + [
-        w for top in QApplication.topLevelWidgets() for w in top.findChildren(NapariQtNotification)
-    ]:
-        if isinstance(widget, NapariQtNotification):
-            widget.close()
-    for _ in range(5):
-        QApplication.processEvents()
 
 
 def real_sample_in_lung_window() -> None:
@@ -58,9 +42,9 @@ def real_sample_in_lung_window() -> None:
     viewer.layers.selection.active = browser.boxes_layer
     viewer.scale_bar.visible = True
     viewer.reset_view()
-    _settle()
+    settle()
     viewer.camera.zoom *= 1.15
-    _settle()
+    settle()
     viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-lung-window.png"), canvas_only=False)
     viewer.close()
 
@@ -85,7 +69,7 @@ def synthetic_pet_over_ct(folder: Path) -> None:
     browser.jump(-1)  # back on plane 5, with the status line updated
     viewer.scale_bar.visible = True
     viewer.reset_view()
-    _settle()
+    settle()
     viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-pet-overlay.png"), canvas_only=False)
     viewer.close()
 
@@ -96,7 +80,7 @@ def voc_dataset(folder: Path) -> None:
     root = build("voc-detection", folder)
     viewer.open(str(root), plugin="napari-nsclc")
     viewer.reset_view()
-    _settle()
+    settle()
     viewer.screenshot(str(IMAGES / "voc-detection.png"), canvas_only=False)
     viewer.close()
 

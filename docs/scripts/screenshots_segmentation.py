@@ -12,25 +12,10 @@ from pathlib import Path
 
 import napari
 from napari.settings import get_settings
-from qtpy.QtWidgets import QApplication
 
 from napari_nsclc.testing import segmentation as fixtures
 from napari_nsclc.widgets.case_navigator import CaseNavigator
-
-IMAGES = Path(__file__).resolve().parents[1] / "images"
-
-
-def _settle(viewer) -> None:
-    """Let napari draw, and close notification toasts so they do not cover the data."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for _ in range(10):
-        QApplication.processEvents()
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
-        toast.deleteLater()
-    for _ in range(10):
-        QApplication.processEvents()
+from _window import IMAGES, settle
 
 
 def _viewer(with_navigator: bool = False):
@@ -44,9 +29,9 @@ def _viewer(with_navigator: bool = False):
 
 
 def _shoot(viewer, name: str) -> None:
-    _settle(viewer)  # the canvas takes its final size first, then the view fits the data
+    settle(viewer)  # the canvas takes its final size first, then the view fits the data
     viewer.reset_view()
-    _settle(viewer)
+    settle(viewer)
     viewer.screenshot(str(IMAGES / f"{name}.png"), canvas_only=False)
     viewer.close()
 

@@ -12,24 +12,9 @@ from pathlib import Path
 
 import napari
 from napari.settings import get_settings
-from qtpy.QtWidgets import QApplication
 
 from napari_nsclc.testing.slides import build_wsi
-
-IMAGES = Path(__file__).resolve().parents[1] / "images"
-
-
-def _settle(viewer) -> None:
-    """Let napari draw, and close notification toasts so they do not cover the slide."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-    for _ in range(10):
-        QApplication.processEvents()
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
-        toast.deleteLater()
-    for _ in range(10):
-        QApplication.processEvents()
+from _window import IMAGES, settle
 
 
 def main() -> None:
@@ -45,13 +30,13 @@ def main() -> None:
             layer.units = ("µm", "µm")  # the layers' scale is in micrometres
         viewer.reset_view()
         viewer.scale_bar.visible = True
-        _settle(viewer)
+        settle(viewer)
         viewer.screenshot(str(IMAGES / "whole-slide-overview.png"), canvas_only=False)
 
         # zoom on the first tumour outline (centre at x = 0.35, y = 0.4 of 4096 px, in um)
         viewer.camera.center = (0.4 * 4096 * 0.25, 0.35 * 4096 * 0.25)
         viewer.camera.zoom = viewer.camera.zoom * 2.2
-        _settle(viewer)
+        settle(viewer)
         viewer.screenshot(str(IMAGES / "whole-slide-zoom.png"), canvas_only=False)
         viewer.close()
 
