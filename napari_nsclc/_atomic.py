@@ -3,13 +3,23 @@
 A file is written to a temporary sibling and renamed over the target, which is
 atomic on POSIX and Windows. If anything fails, the temporary file is removed
 and the target is left as it was.
+
+The written file has the permissions a plain ``open(path, "w")`` gives
+(``0o666`` less the umask, so usually ``0o644``), or, when it replaces a file,
+that file's permissions. Its data is flushed to disk (``fsync``) before the
+rename, and the folder after it, so a crash never leaves an empty file behind
+a successful save. A failure is reported as :class:`NsclcFormatError` naming
+the target, never the temporary file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import re
+import secrets
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -28,16 +38,91 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     ...     imageio.imwrite(tmp, mask, extension=".png")
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp, mode = _create_sibling(target)
+    except OSError as error:
+        raise _write_error(target, None, error) from error
     try:
         yield tmp
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(os.stat(target).st_mode)  # a replaced file keeps its permissions
+        _fsync_file(tmp)
+        os.chmod(tmp, mode)  # a writer may have re-created the file with other permissions
         os.replace(tmp, target)
+        _fsync_folder(target.parent)
+    except OSError as error:
+        if not _about_output(error, tmp, target):
+            raise  # e.g. a source file copied inside the block: its own name is the right one
+        raise _write_error(target, tmp, error) from error
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+
+def _create_sibling(target: Path) -> tuple[Path, int]:
+    """Create an empty ``.<name>.<random>.tmp<suffix>`` next to ``target``, as ``open(..., "w")`` would.
+
+    Created with mode ``0o666``, which the OS reduces by the umask (reading the
+    umask itself would briefly change it for every thread). Returns the path and
+    the permissions it got.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (a full disk can first show here)."""
+    fd = os.open(path, (os.O_RDONLY if os.name == "posix" else os.O_RDWR) | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush the rename to the disk where the OS supports it (POSIX); best effort."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _about_output(error: OSError, tmp: Path, target: Path) -> bool:
+    """Whether ``error`` concerns the file being written (not another file a writer read)."""
+    if not isinstance(error.filename, (str, os.PathLike)):
+        return True  # no name (a failed write() call) or a descriptor
+    return os.fspath(error.filename) in {os.fspath(tmp), os.fspath(target), os.fspath(target.parent)}
+
+
+def _write_error(target: Path, tmp: Path | None, error: OSError) -> NsclcFormatError:
+    """``error`` as one line naming ``target``, e.g. ``out.png: cannot be written: No space left on device``."""
+    code = error.errno
+    if code is None:  # h5py puts the errno in its message: "..., errno = 28, error message = ..."
+        found = re.search(r"errno = (\d+)", str(error))
+        code = int(found.group(1)) if found else None
+    if code:
+        reason = os.strerror(code)
+    else:
+        reason = str(error) or type(error).__name__
+        if tmp is not None:
+            reason = reason.replace(os.fspath(tmp), os.fspath(target)).replace(tmp.name, target.name)
+    return NsclcFormatError(target, f"cannot be written: {reason}")
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:

@@ -1,12 +1,16 @@
 """npe2 reader: thin glue from napari's File > Open to the format registry.
 
-A dataset root (many cases) opens its first case; the "Cases" dock lists the
-rest. Problems the reader worked around are shown as napari warnings, so that
-the valid parts load and the user still learns what was skipped.
+A dataset root (many cases) opens its first case, with the cases of its
+group (the series of one patient, an OCELOT sample's two patches); the
+"Cases" dock lists the rest. Problems the reader worked around are shown as
+napari warnings, so that the valid parts load and the user still learns what
+was skipped.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import registry
@@ -99,15 +103,34 @@ def scene_indices(cases: list[Case], index: int) -> list[int]:
 
 def case_layers_with_context(cases: list[Case], index: int, source) -> list:
     """Layer data for case ``index`` (and its scene), tagged with where it sits in its dataset."""
-    layers = []
-    for i in scene_indices(cases, index):
-        case = cases[i]
+    members = [(i, cases[i]) for i in scene_indices(cases, index)]
+    for _, case in members:
         _show_warnings(case.provenance.warnings)
-        for data, kwargs, layer_type in case_to_layers(case):
+    return scene_layers(members, source, len(cases))
+
+
+def scene_layers(members: Sequence[tuple[int, Case]], source, count: int) -> list:
+    """Layer data for cases shown together, given as ``(index in the dataset, case)``.
+
+    Each layer's ``metadata["nsclc"]["dataset"]`` holds ``source``, the index
+    of the case it belongs to and the dataset's case ``count``. A layer name
+    that several cases of the scene share (each series' ``"tumour boxes"``)
+    gets its case's image name appended, ``"tumour boxes (CT 2 B70f)"``, so
+    that napari does not number them.
+    """
+    per_case = [(i, case, case_to_layers(case)) for i, case in members]
+    names = Counter(kwargs.get("name") for _, _, layers in per_case for _, kwargs, _ in layers)
+    layers = []
+    for i, case, case_layers in per_case:
+        for data, kwargs, layer_type in case_layers:
+            name = kwargs.get("name")
+            if names[name] > 1:
+                label = case.image.name if layer_type != "image" and case.image.name else case.name
+                kwargs["name"] = f"{name} ({label})"
             kwargs.setdefault("metadata", {}).setdefault("nsclc", {})["dataset"] = {
                 "source": str(Path(source)),
-                "index": index,
-                "count": len(cases),
+                "index": i,
+                "count": count,
             }
             layers.append((data, kwargs, layer_type))
     return layers

@@ -1,17 +1,16 @@
 """npe2 sample data: File > Open Sample > napari-nsclc, built on the fly.
 
-The files are written to a temporary folder and read back through the same
+The files are written to a temporary folder (removed when the process
+exits, not before: napari may read lazy layers later) and read back through the same
 readers a user's files go through, so the samples show exactly what real data
 of that layout looks like in napari.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from . import registry
 from ._reader import case_layers_with_context
+from ._tempfolders import process_temp_folder
 from .testing import build
 
 DEMO_LAYOUT = "ocelot"
@@ -19,7 +18,7 @@ DEMO_LAYOUT = "ocelot"
 
 def sample_layers(layout: str) -> list:
     """Layer data for the first case (and its scene) of a freshly built ``layout`` dataset."""
-    root = Path(tempfile.mkdtemp(prefix=f"napari-nsclc-{layout}-"))
+    root = process_temp_folder(f"napari-nsclc-{layout}-")  # kept while napari runs, removed at exit
     path = build(layout, root)
     return case_layers_with_context(registry.read(path), 0, path)
 

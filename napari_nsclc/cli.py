@@ -11,11 +11,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import registry
+from . import conversion, registry
 from .model import Case, NsclcFormatError
 
 #: The layout the demo shows first: it has an image, a tissue Labels layer and
@@ -55,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="napari-nsclc",
         description="Annotate NSCLC pathology and radiology datasets in napari.",
     )
+    parser.add_argument("--version", action="version", version=f"napari-nsclc {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     open_cmd = sub.add_parser("open", help="open files or dataset folders in napari")
@@ -77,11 +77,24 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("-o", "--output", required=True, type=Path, metavar="DST")
     convert.add_argument("--from", dest="from_format", metavar="FORMAT", help="skip detection and read as FORMAT")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    convert.add_argument("--strict", action="store_true", help="refuse a conversion that would lose anything")
     convert.set_defaults(run=_run_convert)
 
     formats = sub.add_parser("formats", help="list the formats napari-nsclc reads and writes")
+    formats.add_argument("--matrix", action="store_true",
+                         help="print the conversion matrix: exact, lossy or refused for every reader and writer")
     formats.set_defaults(run=_run_formats)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version, else the package's ``__version__`` (a source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("napari-nsclc")
+    except PackageNotFoundError:
+        return str(getattr(sys.modules[__package__], "__version__", "unknown"))
 
 
 def _writable_formats_help() -> str:
@@ -91,11 +104,31 @@ def _writable_formats_help() -> str:
 # --------------------------------------------------------------------------- headless commands
 
 
-def summarize(path: Path, spec: registry.FormatSpec, cases: list[Case]) -> dict:
-    """A JSON-ready summary of what ``path`` holds."""
+def summarize(path: Path, spec: registry.FormatSpec, cases: Sequence[Case]) -> dict:
+    """A JSON-ready summary of what ``path`` holds.
+
+    ``cases`` lists every case with its annotation counts; ``totals`` sums them
+    over the dataset, per annotation set (layer) name and class: objects, or
+    pixels for semantic masks (``count_units`` says which). Cases are counted
+    one at a time, so a dataset of lazily decoded masks holds one decoded mask
+    in memory at once.
+    """
     summary = {"path": str(path), "format": spec.name, "title": spec.title, "cases": []}
+    totals: dict[str, dict[str, int]] = {}
+    units: dict[str, str] = {}
+    schema_order: dict[str, dict[str, None]] = {}
     for case in cases:
         image = case.image
+        counts = case.counts()  # decodes each lazy mask once; nothing decoded is kept
+        layers = [(s, "objects") for s in case.annotation_sets()]
+        layers += [(m, "px" if m.kind == "semantic" else "objects") for m in case.masks]
+        for layer, unit in layers:
+            units.setdefault(layer.name, unit)
+            schema_order.setdefault(layer.name, {}).update(dict.fromkeys(layer.schema.names))
+        for layer, per_class in counts.items():
+            layer_totals = totals.setdefault(layer, {})
+            for name, count in per_class.items():
+                layer_totals[name] = layer_totals.get(name, 0) + int(count)
         summary["cases"].append(
             {
                 "name": case.name,
@@ -103,10 +136,15 @@ def summarize(path: Path, spec: registry.FormatSpec, cases: list[Case]) -> dict:
                 "shape": list(image.shape) if image.shape else None,
                 "pixel_size": list(image.pixel_size),
                 "unit": image.unit,
-                "annotations": case.counts(),
+                "annotations": counts,
                 "warnings": list(case.provenance.warnings),
             }
         )
+    for layer, layer_totals in totals.items():  # classes in schema order, then as found
+        ordered = {name: layer_totals.pop(name) for name in schema_order.get(layer, ()) if name in layer_totals}
+        totals[layer] = {**ordered, **layer_totals}
+    summary["totals"] = totals
+    summary["count_units"] = {layer: units.get(layer, "objects") for layer in totals}
     return summary
 
 
@@ -127,6 +165,13 @@ def _run_info(args) -> int:
             print(f"    {layer}: {per_class}")
         for warning in case["warnings"]:
             print(f"    warning: {warning}")
+    print(f"totals ({len(cases)} case(s)):")
+    for layer, counts in summary["totals"].items():
+        unit = " px" if summary["count_units"][layer] == "px" else ""
+        per_class = ", ".join(f"{name} {count}{unit}" for name, count in counts.items()) or "empty"
+        print(f"  {layer}: {per_class}")
+    if not summary["totals"]:
+        print("  no annotations")
     return 0
 
 
@@ -134,16 +179,32 @@ def _run_convert(args) -> int:
     spec = registry.get_format(args.to_format)
     if spec.write is None:
         raise NsclcFormatError(args.output, f"napari-nsclc cannot write {spec.title}")
-    cases = registry.read(args.source, args.from_format)
+    source_spec = registry.get_format(args.from_format) if args.from_format else registry.detect(args.source)
+    cases = registry.read(args.source, source_spec.name)
     for case in cases:
         for warning in case.provenance.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+    # what the conversion keeps and loses is said before anything is written
+    plan = conversion.plan(cases, spec, source=f"{args.source.name} ({source_spec.name})")
+    for line in plan.describe():
+        print(line, file=sys.stderr if plan.refusal else sys.stdout)
+    if plan.refusal:
+        return EXIT_BAD_INPUT
+    if args.strict and plan.verdict == conversion.LOSSY:
+        print(f"napari-nsclc: error: {args.output}: refused (--strict): this conversion is lossy", file=sys.stderr)
+        return EXIT_BAD_INPUT
     written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite)
     print(f"wrote {len(written)} file(s) to {args.output}")
     return 0
 
 
 def _run_formats(args) -> int:
+    if args.matrix:
+        print(conversion.matrix_table())
+        print()
+        for line in conversion.explain():
+            print(line)
+        return 0
     for spec in sorted(registry.all_formats(), key=lambda s: s.name):
         modes = ("read" if spec.read else "") + ("/write" if spec.write else "")
         print(f"{spec.name:22} {modes.strip('/'):11} {spec.title}")
@@ -175,10 +236,11 @@ def _run_open(args) -> int:
 
 
 def _run_demo(args) -> int:
+    from ._tempfolders import process_temp_folder
     from .testing import build_all
 
     _require_display("demo")
-    root = args.folder or Path(tempfile.mkdtemp(prefix="napari-nsclc-demo-"))
+    root = args.folder or process_temp_folder("napari-nsclc-demo-")  # removed when the process exits
     datasets = build_all(root)
     print(f"demo datasets written to {root}:")
     for name, path in datasets.items():

@@ -34,12 +34,14 @@ __all__ = [
     "instance_segmentation",
     "labels_to_coco_annotations",
     "labels_to_instances",
+    "mask_instances",
     "mask_to_polygons",
     "polygon_area",
     "polygon_run_lengths",
     "polygon_to_coco",
     "rasterize_polygons",
     "trace_labels",
+    "valid_parts",
 ]
 
 # Directions, as (d_row, d_col) steps between grid points.
@@ -387,6 +389,63 @@ def labels_to_instances(labels: np.ndarray, schema: ClassSchema, name: str = "in
         classes.append(schema.name_of(value) if value in known else f"<value {value}>")
         attributes.append({"area": area, "bbox": [round(x0 + 0.5), round(y0 + 0.5), round(x1 - x0), round(y1 - y0)]})
     return PolygonSet(name, polygons, classes, schema, attributes)
+
+
+def mask_instances(
+    instances: np.ndarray, instance_classes: dict[int, str], schema: ClassSchema, name: str = "instances"
+) -> PolygonSet:
+    """Outlines of every object of an instance mask, holes included.
+
+    Parameters
+    ----------
+    instances : ndarray of int, shape (H, W)
+        Object ids; 0 is no object.
+    instance_classes : dict of int to str
+        Class name per object id. Values missing here are no object (VOC's
+        255 "void" border) and are not traced.
+    schema : ClassSchema
+    name : str
+        Name of the returned set.
+
+    Returns
+    -------
+    PolygonSet
+        One polygon per 8-connected part of each object, in order of object
+        id. The parts of one object share ``attributes["object"]`` (its id),
+        so writers keep it one object.
+    """
+    instances = np.asarray(instances)
+    present = np.unique(instances)
+    unnamed = [int(v) for v in present if v and int(v) not in instance_classes]
+    if unnamed:  # values that are no object (VOC's 255 "void" border in SegmentationObject)
+        instances = np.where(np.isin(instances, unnamed), 0, instances)
+    polygons, classes, attributes = [], [], []
+    for value, exterior, holes, _area, _bounds in _group_rings(instances, ignore=(0,)):
+        polygons.append(Polygon(exterior, holes))
+        classes.append(instance_classes[value])
+        attributes.append({"object": value})
+    order = sorted(range(len(polygons)), key=lambda i: attributes[i]["object"])
+    return PolygonSet(name, [polygons[i] for i in order], [classes[i] for i in order], schema,
+                      [attributes[i] for i in order])
+
+
+def valid_parts(polygon: Polygon) -> list[Polygon]:
+    """``polygon`` as valid polygons covering the same area (OGC rules, as GeoJSON readers expect).
+
+    Outlines traced from masks pass twice through a corner where two pixels
+    of a region touch only diagonally; such a ring touches itself, which
+    OGC forbids. The region is then split at those corners into parts that
+    meet only there. A valid polygon comes back as it is.
+    """
+    import shapely
+
+    shape = polygon.to_shapely()
+    if shape.is_valid:
+        return [polygon]
+    fixed = shapely.make_valid(shape, method="structure")
+    parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type == "Polygon" and not g.is_empty]
+    return [Polygon(np.asarray(g.exterior.coords)[:-1, ::-1], [np.asarray(r.coords)[:-1, ::-1] for r in g.interiors],
+                    kind=polygon.kind) for g in parts]
 
 
 def _ring_crossings(ring: np.ndarray):

@@ -12,7 +12,9 @@ Conventions
 * Points and Shapes: ``features["class"]`` holds class names (categorical over
   the schema) and ``features["source_index"]`` the object's index in the
   per-object attribute list kept in metadata (-1 for objects added in napari).
-  Face colour follows class.
+  Face colour follows class. A schema with a hierarchy adds one column per level,
+  named by :attr:`ClassSchema.level_features` (NuCLS: ``raw_classification``,
+  ``main_classification``, ``super_classification``).
 * ``scale`` and ``translate`` place every layer in µm (pathology) or mm
   (radiology), so layers from different files overlay.
 * Everything needed to write a layer back (schema, attributes, document-level
@@ -115,12 +117,14 @@ def _class_features(objects) -> pd.DataFrame:
     categories = list(index)
     classes = pd.Categorical.from_codes(codes, categories)
     features = pd.DataFrame({"class": classes, "source_index": np.arange(len(objects), dtype=np.int64)})
-    for level, mapping in objects.schema.hierarchy.items():
+    schema = objects.schema
+    for level, column in schema.level_features.items():
+        # the columns named as the dataset names them (NuCLS raw/main/super_classification);
         # map the few categories, not the (up to millions of) objects
-        level_names = [mapping.get(name, name) for name in categories]
+        level_names = [schema.level(name, level) for name in categories]
         level_categories = list(dict.fromkeys(level_names))
         codes = np.array([level_categories.index(name) for name in level_names], dtype=np.int64)
-        features[f"class_{level}"] = pd.Categorical.from_codes(codes[classes.codes], level_categories)
+        features[column] = pd.Categorical.from_codes(codes[classes.codes], level_categories)
     return features
 
 
@@ -206,6 +210,8 @@ def image_to_layer(image: ImageRef) -> LayerDataTuple | None:
         kwargs["contrast_limits"] = (level - width / 2, level + width / 2)
     if not image.rgb:
         kwargs["colormap"] = image.metadata.get("colormap", "gray")
+    if "blending" in image.metadata:
+        kwargs["blending"] = image.metadata["blending"]
     return (data, kwargs, "image")
 
 
@@ -327,7 +333,9 @@ def polygons_to_layer(polygons: PolygonSet, case: Case) -> LayerDataTuple:
     data = []
     for polygon in polygons.polygons:
         data.append(encode_polygon(polygon))
-        shape_types.append({"rectangle": "rectangle", "path": "path", "ellipse": "ellipse"}.get(polygon.kind, "polygon"))
+        # napari draws an ellipse from the 4 corners of its box; an ellipse traced as a polygon is drawn as one
+        kind = "polygon" if polygon.kind == "ellipse" and len(polygon.exterior) != 4 else polygon.kind
+        shape_types.append({"rectangle": "rectangle", "path": "path", "ellipse": "ellipse"}.get(kind, "polygon"))
     ndim = data[0].shape[1] if data else len(case.image.pixel_size)
     kwargs = _object_kwargs(polygons, case, "polygons", ndim, extra={"kinds": [p.kind for p in polygons.polygons]})
     colors = kwargs.pop("face_color_cycle")
@@ -449,7 +457,7 @@ def layer_to_model(data: Any, meta: dict, layer_type: str):
         schema = _schema_for(meta, classes)
         shape_types = meta.get("shape_type") or ["polygon"] * len(shapes)
         if nsclc.get("kind") == "boxes":
-            return _shapes_to_boxes(name, shapes, classes, schema, attributes)
+            return _shapes_to_boxes(name, shapes, classes, schema, attributes, meta.get("ndim"))
         polygons = [decode_polygon(vertices, _kind_of(t)) for vertices, t in zip(shapes, shape_types, strict=True)]
         return PolygonSet(name, polygons, classes, schema, attributes)
     return None
@@ -459,11 +467,13 @@ def _kind_of(shape_type: str) -> str:
     return {"rectangle": "rectangle", "path": "path", "line": "path", "ellipse": "ellipse"}.get(shape_type, "polygon")
 
 
-def _shapes_to_boxes(name, shapes, classes, schema, attributes) -> BoxSet:
+def _shapes_to_boxes(name, shapes, classes, schema, attributes, ndim=None) -> BoxSet:
     bounds = np.zeros((len(shapes), 4))
     planes = None
     if shapes and np.asarray(shapes[0]).shape[1] == 3:
         planes = np.array([int(round(np.asarray(s)[0, 0])) for s in shapes])
+    elif not shapes and ndim == 3:  # an empty layer on a volume stays on the volume
+        planes = np.zeros(0, dtype=int)
     for i, vertices in enumerate(shapes):
         yx = np.asarray(vertices, dtype=float)[:, -2:]
         bounds[i] = (*yx.min(axis=0), *yx.max(axis=0))

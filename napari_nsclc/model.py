@@ -17,6 +17,45 @@ Conventions
   code and colour of each name.
 * ``attributes`` holds, per object, whatever the source file said about it that
   the model does not represent, verbatim, so that writers can return it.
+
+Geometry conventions of the files
+---------------------------------
+This table is the one place that says where each file format puts its
+coordinate origin. Readers turn file coordinates into model coordinates with
+:func:`from_file` and writers turn them back with :func:`to_file`, so a value
+read and written again is the value that was read.
+
+====================================  ============  ==========================
+format                                origin        model = file - offset
+====================================  ============  ==========================
+COCO ``segmentation`` and ``bbox``    pixel corner  0.5
+COCO ``keypoints``                    pixel centre  0 (pixel indices)
+MIDOG and IGNITE ``bbox``             pixel corner  0.5 (the cell is the box centre)
+PASCAL VOC ``bndbox``                 pixel corner  0.5
+QuPath GeoJSON                        pixel corner  0.5
+ASAP XML                              pixel corner  0.5
+Aperio ImageScope XML                 pixel corner  0.5
+NuCLS CSV ``coords_x``/``coords_y``   pixel centre  0 (vertices are pixel indices)
+OCELOT cell CSV ``x,y``               pixel centre  0
+label masks                           pixel grid    value of pixel (r, c) at (r, c)
+====================================  ============  ==========================
+
+VOC boxes are read as corner coordinates, the way CVAT, LabelImg and
+labelme2voc write them; the VOC devkit's own 1-based inclusive indices would
+differ by one pixel at ``xmin``/``ymin``. Because every box format shares the
+corner origin, a box keeps its numbers from one box format to another.
+
+Rules every writer follows:
+
+* A box the source gave (a COCO ``bbox``, a VOC ``bndbox``) is written as
+  given, never recomputed from a polygon.
+* One COCO annotation is one object, however many polygons it has: its
+  parts share ``attributes["object"]`` and are written back as one object.
+* A 3-D series written to COCO becomes one COCO image per annotated slice
+  whose ``file_name`` names the slice; the slice's ``sop_instance_uid`` and
+  ``z`` index are kept as extra fields of that image.
+* Masks traced into outlines follow pixel edges (half-integer model
+  coordinates), so filling the outlines gives back the same pixels.
 """
 
 from __future__ import annotations
@@ -28,6 +67,8 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "CENTRE",
+    "CORNER",
     "BoxSet",
     "Case",
     "ClassInfo",
@@ -39,7 +80,10 @@ __all__ = [
     "Polygon",
     "PolygonSet",
     "Provenance",
+    "from_file",
+    "image_size",
     "parse_color",
+    "to_file",
 ]
 
 Unit = Literal["um", "mm", "px"]
@@ -90,6 +134,41 @@ def parse_color(color: Any) -> tuple[float, float, float, float]:
     if len(values) == 3:
         values.append(1.0)
     return tuple(values)  # type: ignore[return-value]
+
+
+#: Offset of a pixel-corner origin from the model's pixel-centre origin, in pixels.
+CORNER = 0.5
+#: Offset of a pixel-centre origin (a file of pixel indices).
+CENTRE = 0.0
+#: Decimals kept when shifting to a file's origin: ``0.1`` read and written again stays ``0.1``.
+_FILE_DECIMALS = 10
+
+
+def from_file(values, origin: float) -> np.ndarray:
+    """Model coordinates of file coordinates whose origin is ``origin`` (:data:`CORNER` or :data:`CENTRE`).
+
+    Parameters
+    ----------
+    values : array-like of float
+        Coordinates in pixels, any shape.
+    origin : float
+        The format's offset, from the table in this module's docstring.
+
+    Returns
+    -------
+    ndarray of float, same shape
+    """
+    return np.asarray(values, dtype=float) - origin
+
+
+def to_file(values, origin: float) -> np.ndarray:
+    """File coordinates of model coordinates (the inverse of :func:`from_file`).
+
+    The result is rounded to 1e-10 px so that ``to_file(from_file(v))``
+    gives back the decimal ``v`` the file held, not ``v`` plus a rounding
+    error of the half-pixel shift.
+    """
+    return np.round(np.asarray(values, dtype=float) + origin, _FILE_DECIMALS) + 0.0
 
 
 def color_to_hex(color: Any) -> str:
@@ -147,12 +226,19 @@ class ClassSchema:
         "super": {...}}`` for NuCLS.
     background : int or None
         The code that means "no annotation" in masks; it is drawn transparent.
+    feature_names : mapping of str to str
+        The layer feature column that holds the class at each level, as the
+        dataset names it, e.g. ``{"raw": "raw_classification", "main":
+        "main_classification", ...}`` for NuCLS. Levels not named here get
+        ``class_<level>``; the raw level gets a column besides ``class`` (the
+        editable one) only when named here.
     """
 
     name: str
     classes: tuple[ClassInfo, ...]
     hierarchy: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     background: int | None = 0
+    feature_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -162,6 +248,12 @@ class ClassSchema:
             raise ValueError(f"schema {self.name!r}: duplicate class codes")
         if len(set(names)) != len(names):
             raise ValueError(f"schema {self.name!r}: duplicate class names")
+        unknown = [level for level in self.feature_names if level not in self.levels]
+        if unknown:
+            raise ValueError(f"schema {self.name!r}: feature names for unknown levels {unknown}")
+        columns = list(self.level_features.values())
+        if len(set(columns)) != len(columns) or {"class", "source_index", "index"} & set(columns):
+            raise ValueError(f"schema {self.name!r}: level feature names must be distinct and not class/source_index")
 
     # -- lookups
     @property
@@ -206,6 +298,24 @@ class ClassSchema:
     def levels(self) -> list[str]:
         """``["raw", *hierarchy levels]``."""
         return ["raw", *self.hierarchy]
+
+    def feature_name(self, level: str) -> str:
+        """The layer feature column holding the class at ``level``.
+
+        As named in ``feature_names``, else ``class_<level>`` (``class`` for the raw level).
+        """
+        if level in self.feature_names:
+            return self.feature_names[level]
+        return "class" if level == "raw" else f"class_{level}"
+
+    @property
+    def level_features(self) -> dict[str, str]:
+        """``{level: feature column}`` of the columns layers carry besides ``class``.
+
+        Every hierarchy level, and the raw level when ``feature_names`` names it.
+        """
+        levels = [level for level in self.levels if level != "raw" or level in self.feature_names]
+        return {level: self.feature_name(level) for level in levels}
 
     def with_classes(self, extra: Iterable[ClassInfo]) -> ClassSchema:
         """Return a copy with ``extra`` classes appended (e.g. values found in a file)."""
@@ -580,3 +690,26 @@ def mask_class_counts(mask: LabelMask) -> dict[str, int]:
         name = mask.schema.name_of(value) if value in known else f"<value {value}>"
         out[name] = count
     return out
+
+
+def image_size(case: Case) -> tuple[int, int] | None:
+    """``(height, width)`` of a case's image in pixels, from what was read, or ``None`` when unknown.
+
+    A lazily read case (a dataset folder) knows its size from the image or
+    mask file headers, so nothing is decoded here.
+    """
+    shape = case.image.shape
+    if shape is None and case.image.data is not None:
+        first = case.image.data[0] if case.image.multiscale else case.image.data
+        shape = tuple(first.shape[:-1]) if case.image.rgb else tuple(first.shape)
+    if shape is None:
+        for mask in case.masks:
+            first = mask.data[0] if mask.multiscale else mask.data
+            shape = tuple(first.shape)
+            break
+    record = case.document.get("coco_image") or {}
+    if shape is None and isinstance(record.get("height"), int) and isinstance(record.get("width"), int):
+        shape = (record["height"], record["width"])
+    if shape is None or len(shape) < 2:
+        return None
+    return int(shape[-2]), int(shape[-1])

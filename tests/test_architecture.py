@@ -15,6 +15,7 @@ HEADLESS_MODULES = [
     "napari_nsclc.model",
     "napari_nsclc.registry",
     "napari_nsclc._atomic",
+    "napari_nsclc.imageio",
     "napari_nsclc.cli",
     "napari_nsclc.testing",
     *[f"napari_nsclc.formats.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.formats.__path__)],

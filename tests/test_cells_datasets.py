@@ -206,11 +206,13 @@ def test_ignite_pdl1_points_region_and_rgb(tmp_path):
     (points,) = case.points
     document = json.loads(path.read_text())
     first = document["annotations"][0]["bbox"]
-    np.testing.assert_array_equal(points.coords[0], [first[1] + 8, first[0] + 8])
+    # the cell is the centre of its 16 x 16 box; IGNITE boxes have a pixel-corner origin: model = file - 0.5
+    np.testing.assert_array_equal(points.coords[0], [first[1] + 8 - 0.5, first[0] + 8 - 0.5])
     assert points.counts() == {"pd-l1 negative tumor cell": 4, "pd-l1 positive tumor cell": 4, "non-tumor cell": 4}
     assert points.attributes[0]["box_size"] == (16.0, 16.0)
     (region,) = case.boxes
-    np.testing.assert_array_equal(region.bounds, [[16, 24, 112, 136]])
+    # annotated_xyxy [24, 16, 136, 112] is a box in corner coordinates: model = file - 0.5
+    np.testing.assert_array_equal(region.bounds, [[15.5, 23.5, 111.5, 135.5]])
 
 
 def test_ignite_multi_reader_gives_one_layer_per_reader(tmp_path):
@@ -250,7 +252,7 @@ def test_ignite_round_trip_and_region_edit(tmp_path):
     out = tmp_path / "same.json"
     registry.write([case], out, "ignite-pdl1")
     assert out.read_text() == path.read_text()
-    case.boxes[0].bounds[0] = (10, 20, 100, 130)
+    case.boxes[0].bounds[0] = (9.5, 19.5, 99.5, 129.5)  # model coordinates: the file's corner ones - 0.5
     out2 = tmp_path / "region.json"
     registry.write([case], out2, "ignite-pdl1")
     assert json.loads(out2.read_text())["images"][0]["annotated_xyxy"] == [20, 10, 130, 100]
@@ -308,7 +310,7 @@ def test_ocelot_bad_csv_lines(tmp_path):
 
 def test_ocelot_point_output_json(samples):
     path = samples / "ocelot" / "example_output.json"
-    assert registry.detect(path).name == "ocelot"
+    assert registry.detect(path).name == "ocelot-points"  # the challenge's output format, a reader of its own
     (case,) = registry.read(path)
     assert case.name == "image_0" and len(case.points[0]) == 32
     np.testing.assert_array_equal(case.points[0].coords[0], [620, 128])
@@ -341,7 +343,8 @@ def test_cli_converts_cell_datasets(tmp_path, samples):
     folder = tmp_path / "ocelot_out"
     root = cells.build_ocelot(tmp_path / "ocelot")
     assert main(["convert", str(root), "--to", "ocelot", "-o", str(folder)]) == 0
-    assert (folder / "001.csv").read_text() == (root / "annotations/train/cell/001.csv").read_text()
+    # into a folder the OCELOT writer puts each file where it was in the dataset (write_ocelot docstring)
+    assert (folder / "annotations/train/cell/001.csv").read_text() == (root / "annotations/train/cell/001.csv").read_text()
 
 
 def test_coco_export_of_new_polygons_has_exact_area_and_bbox(tmp_path):

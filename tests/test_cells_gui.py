@@ -74,13 +74,14 @@ def test_midog_points_classify_add_move_delete_undo_save_reopen(editor, tmp_path
     # undo the delete and the move, redo the move
     assert widget.undo() and len(points.data) == 8
     assert widget.undo()
-    np.testing.assert_array_equal(points.data[4], [200.0, 40.0])
+    # cell 5's MIDOG box is centred on file (y 200, x 40); corner origin: model = file - 0.5
+    np.testing.assert_array_equal(points.data[4], [199.5, 39.5])
     assert widget.redo()
     np.testing.assert_array_equal(points.data[4], [77.0, 88.0])
     assert len(widget.redo_stack) == 1
     # Ctrl+Z from the canvas undoes too (the move again), then redo it
     _press(viewer, "Control-Z")
-    np.testing.assert_array_equal(points.data[4], [200.0, 40.0])
+    np.testing.assert_array_equal(points.data[4], [199.5, 39.5])
     _press(viewer, "Control-Shift-Z")
     np.testing.assert_array_equal(points.data[4], [77.0, 88.0])
     assert widget.counts() == {"mitotic figure": 3, "not mitotic figure": 5}
@@ -94,8 +95,10 @@ def test_midog_points_classify_add_move_delete_undo_save_reopen(editor, tmp_path
     assert list(reopened.classes) == list(points.features["class"].astype(str))
     written = {a["id"]: a for a in json.loads(out.read_text())["annotations"]}
     assert written[1]["category_id"] == 2 and written[3]["category_id"] == 1
-    assert written[5]["bbox"] == [63, 52, 113, 102]  # moved to (y 77, x 88), 50 x 50 box
-    assert written[10] == {"id": 10, "image_id": 1, "category_id": 1, "bbox": [8, 95, 58, 145]}
+    # moved to model (y 77, x 88) -> file centre (77.5, 88.5) (file = model + 0.5), 50 x 50 box
+    assert written[5]["bbox"] == [63.5, 52.5, 113.5, 102.5]
+    # added at model (y 120, x 33) -> file centre (120.5, 33.5)
+    assert written[10] == {"id": 10, "image_id": 1, "category_id": 1, "bbox": [8.5, 95.5, 58.5, 145.5]}
     # and the reopened file has the same counts the dock showed
     assert reopened.counts() == {"mitotic figure": 3, "not mitotic figure": 5}
 
@@ -116,7 +119,7 @@ def test_nucls_shapes_levels_centroids_and_csv(editor, tmp_path):
     shapes.selected_data = {0, 1}
     _press(viewer, "3")
     assert list(shapes.features["class"][:2]) == ["lymphocyte", "lymphocyte"]
-    assert list(shapes.features["class_super"][:2]) == ["sTIL", "sTIL"]
+    assert list(shapes.features["super_classification"][:2]) == ["sTIL", "sTIL"]
     widget.undo()
     assert list(shapes.features["class"][:2]) == ["tumor", "tumor"]
     widget.redo()

@@ -36,8 +36,9 @@ def test_real_midog_database_counts(samples):
     assert sum(p.counts().get("mitotic figure", 0) for p in all_points) == 1721
     assert sum(p.counts().get("not mitotic figure", 0) for p in all_points) == 2714
     first = cases[0].points[0]
-    # annotation 1: bbox [4336, 346, 4386, 396] (x1, y1, x2, y2) -> centre (y, x) = (371, 4361)
-    np.testing.assert_array_equal(first.coords[0], [371.0, 4361.0])
+    # annotation 1: bbox [4336, 346, 4386, 396] (x1, y1, x2, y2) -> file centre (y, x) = (371, 4361);
+    # MIDOG boxes have a pixel-corner origin, so model = file - 0.5 (model.py, "Geometry conventions")
+    np.testing.assert_array_equal(first.coords[0], [370.5, 4360.5])
     assert first.classes[0] == "not mitotic figure"
     assert first.attributes[0]["box_size"] == (50.0, 50.0)
     assert cases[0].image.shape == (5412, 7215)
@@ -62,7 +63,8 @@ def test_real_midog_half_pixel_box_keeps_its_numbers(samples, tmp_path):
     points = case_150.points[0]
     last = points.attributes[-1]["coco"]
     assert last == {"bbox": [2681.5, 2846, 2731.5, 2896], "category_id": 2, "image_id": 150, "id": 4435}
-    np.testing.assert_array_equal(points.coords[-1], [2871.0, 2706.5])
+    # file centre (y, x) = (2871, 2706.5); corner origin: model = file - 0.5
+    np.testing.assert_array_equal(points.coords[-1], [2870.5, 2706.0])
 
 
 # --------------------------------------------------------------------------- MIDOG, synthetic image + database
@@ -75,8 +77,9 @@ def test_midog_image_finds_its_database(tmp_path):
     assert case.image.rgb and np.asarray(case.image.data).shape == (256, 320, 3)
     points = case.points[0]
     assert points.counts() == {"mitotic figure": 4, "not mitotic figure": 3}
-    np.testing.assert_array_equal(points.coords[:2], [[50, 60], [60, 180]])
-    np.testing.assert_array_equal(points.coords[6], [90.5, 150])
+    # box centres (y, x) (50, 60), (60, 180), (90.5, 150) in the file; corner origin: model = file - 0.5
+    np.testing.assert_array_equal(points.coords[:2], [[49.5, 59.5], [59.5, 179.5]])
+    np.testing.assert_array_equal(points.coords[6], [90.0, 149.5])
 
 
 def test_midog_edit_write_reopen(tmp_path):
@@ -94,8 +97,10 @@ def test_midog_edit_write_reopen(tmp_path):
     by_id = {a["id"]: a for a in written["annotations"]}
     assert by_id[1] == {"bbox": [35, 25, 85, 75], "category_id": 1, "image_id": 1, "id": 1}
     assert by_id[2]["category_id"] == 2
-    assert by_id[3]["bbox"] == [225, 185, 275, 235]
-    assert by_id[10] == {"id": 10, "image_id": 1, "category_id": 1, "bbox": [275, 5, 325, 55]}
+    # moved to model (210, 250) -> file centre (210.5, 250.5) (file = model + 0.5), 50 x 50 box
+    assert by_id[3]["bbox"] == [225.5, 185.5, 275.5, 235.5]
+    # added at model (30, 300) -> file centre (30.5, 300.5) (file = model + 0.5), 50 x 50 box
+    assert by_id[10] == {"id": 10, "image_id": 1, "category_id": 1, "bbox": [275.5, 5.5, 325.5, 55.5]}
     assert written["categories"] == [{"id": 1, "name": "mitotic figure"}, {"id": 2, "name": "not mitotic figure"}]
     (again,) = midog.read_midog(out)
     np.testing.assert_array_equal(again.points[0].coords, points.coords)
@@ -124,7 +129,8 @@ def test_coco_reads_every_geometry(coco_file):
     np.testing.assert_array_equal(polygons.polygons[1].exterior, [[11.5, 40], [11.5, 51.5], [21.5, 45.5]])
     assert polygons.attributes[0]["coco"]["attributes"] == {"occluded": False, "annotator": "A"}
     (boxes,) = case.boxes
-    np.testing.assert_array_equal(boxes.bounds, [[60, 100, 70, 112]])
+    # bbox [100, 60, 12, 10] (corner origin) -> model bounds = file - 0.5
+    np.testing.assert_array_equal(boxes.bounds, [[59.5, 99.5, 69.5, 111.5]])
     assert list(boxes.classes) == ["lymphocyte"]
     (keypoints,) = case.points
     np.testing.assert_array_equal(keypoints.coords, [[48, 64]])
@@ -166,7 +172,8 @@ def test_coco_edits_are_written(coco_file, tmp_path):
     coco.write_coco([case], out, points_as="keypoints")
     written = {a["id"]: a for a in json.loads(out.read_text())["annotations"]}
     original = {a["id"]: a for a in json.loads(coco_file.read_text())["annotations"]}
-    assert written[1]["bbox"] == [101, 61, 12, 10] and written[1]["area"] == 120
+    # model bounds (61, 101, 71, 113) -> file x, y = model + 0.5 (corner origin); size unchanged
+    assert written[1]["bbox"] == [101.5, 61.5, 12, 10] and written[1]["area"] == 120
     assert written[2]["area"] == original[2]["area"] + 25
     assert rle.decode(written[2]["segmentation"])[0:5, 0:5].all()
     assert written[3] == original[3]  # the untouched RLE instance keeps its uncompressed counts
@@ -211,7 +218,10 @@ def test_coco_bad_objects_are_reported_and_valid_ones_load(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(_bad_document()))
     (case,) = coco.read_coco(path)
-    np.testing.assert_array_equal(case.boxes[0].bounds, [[10, 10, 15, 15], [30, 30, 34, 34]])
+    # bbox [10, 10, 5, 5], [-3, 10, 5, 5], [90, 70, 20, 20] and [30, 30, 4, 4] (corner origin) -> model = file - 0.5;
+    # the two boxes reaching past the image's edge are kept, with a warning each
+    np.testing.assert_array_equal(case.boxes[0].bounds, [[9.5, 9.5, 14.5, 14.5], [9.5, -3.5, 14.5, 1.5],
+                                                         [69.5, 89.5, 89.5, 109.5], [29.5, 29.5, 33.5, 33.5]])
     warnings = case.provenance.warnings
     assert len(warnings) == 7
     expected = [
@@ -219,8 +229,8 @@ def test_coco_bad_objects_are_reported_and_valid_ones_load(tmp_path):
         "bad.json: annotation 3: category_id 7",
         "bad.json: annotation 1: duplicate annotation id",
         "bad.json: annotation 4: bbox",
-        "bad.json: annotation 5: negative coordinates",
-        "bad.json: annotation 6: box reaches outside the 100x80 image",
+        "bad.json: annotation 5: box [-3, 10, 2, 15] reaches outside the 100x80 image; kept as written",
+        "bad.json: annotation 6: box [90, 70, 110, 90] reaches outside the 100x80 image; kept as written",
         "bad.json: annotation 7: polygon segmentation has NaN",
     ]
     for message, prefix in zip(warnings, expected, strict=True):
@@ -244,7 +254,7 @@ def test_midog_bad_objects(tmp_path):
     warnings = case.provenance.warnings
     assert [w.split(":")[1].strip() for w in warnings] == [f"annotation {i}" for i in (20, 21, 1, 22, 23)]
     assert all(w.startswith("MIDOG.json: ") for w in warnings)
-    assert "cell centre lies outside the 320x256 image" in warnings[-1]
+    assert warnings[-1].endswith("cell centre [325, 35, 325, 35] lies outside the 320x256 image; skipped")
 
 
 def test_not_json_is_a_clear_error(tmp_path):

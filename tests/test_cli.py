@@ -21,7 +21,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     [
         (lambda tmp: tmp / "missing.json", "no such file or folder"),
         (lambda tmp: _write(tmp / "notes.txt", "just some words"), "not a format napari-nsclc reads"),
-        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "not a format napari-nsclc reads"),
+        # folders: tests/test_cli_info.py checks what the line says about them
     ],
 )
 def test_info_on_bad_input_prints_one_line_and_exits_2(tmp_path, make_path, problem):

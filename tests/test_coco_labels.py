@@ -74,8 +74,12 @@ def test_convert_masks_to_voc_writes_palette_pngs_with_a_labelmap(tmp_path):
     pngs = sorted((out / "SegmentationClass").glob("*.png"))
     cases = registry.read(source)
     assert len(pngs) == len(cases)
-    labelmap = (out / "SegmentationClass" / "labelmap.txt").read_text()
+    # a VOC root: labelmap.txt at the root (not in SegmentationClass/), ImageSets/Segmentation lists the images
+    assert not (out / "SegmentationClass" / "labelmap.txt").exists()
+    labelmap = (out / "labelmap.txt").read_text()
     assert "Tumor cells" in labelmap
+    listed = (out / "ImageSets" / "Segmentation" / "default.txt").read_text().split()
+    assert listed == [p.stem for p in pngs]
     written = Image.open(pngs[0])
     assert written.mode == "P"  # a palette PNG: values are class codes, colours ride along
     from napari_nsclc.formats.masks import load_case

@@ -23,8 +23,10 @@ def test_every_layout_opens_in_napari_with_classes(make_napari_viewer, tmp_path,
     assert layers, f"{layout}: no layers"
     annotation_layers = [layer for layer in layers if layer._type_string in ("labels", "points", "shapes")]
     scene = [case for case in cases if case is cases[0] or (case.group is not None and case.group == cases[0].group)]
-    expected = [obj for case in scene for obj in (*case.masks, *case.polygons, *case.boxes, *case.points)]
-    assert [layer.name for layer in annotation_layers] == [obj.name for obj in expected]
+    expected = [(obj, case) for case in scene for obj in (*case.masks, *case.polygons, *case.boxes, *case.points)]
+    names = [obj.name for obj, _ in expected]  # a name shared in the scene gets its series/patch: no "[1]"
+    assert [layer.name for layer in annotation_layers] == [
+        f"{obj.name} ({case.image.name})" if names.count(obj.name) > 1 else obj.name for obj, case in expected]
     for layer in annotation_layers:
         assert "class" in layer.features.columns, layer.name
         schema = layer.metadata["nsclc"]["schema"]
@@ -49,10 +51,14 @@ def test_reader_declines_what_it_cannot_read(tmp_path):
     assert get_reader(str(tmp_path / "missing.png")) is None
 
 
-def test_demo_sample_has_image_labels_and_points():
+def test_demo_sample_has_image_labels_and_points(monkeypatch, tmp_path):
+    import tempfile
+
     from napari_nsclc._sample_data import demo_sample
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the sample's folder goes to tmp_path, not /tmp
     layer_types = [layer_type for _, _, layer_type in demo_sample()]
+    assert [p.name.startswith("napari-nsclc-ocelot-") for p in tmp_path.iterdir()] == [True]
     assert layer_types[0] == "image"
     assert "labels" in layer_types and "points" in layer_types
 

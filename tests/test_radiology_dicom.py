@@ -95,7 +95,8 @@ def test_boxes_and_browser_on_synthetic_collection(collection, cases):
     ct, pet = cases
     boxes = ct.boxes[0]
     assert boxes.planes.tolist() == sorted(fx.tumour_boxes())
-    assert boxes.bounds[list(boxes.planes).index(5)].tolist() == [20.0, 14.0, 28.0, 22.0]
+    # the slice's VOC <bndbox> is 14 20 22 28 (xmin ymin xmax ymax); corner origin: model = file - 0.5
+    assert boxes.bounds[list(boxes.planes).index(5)].tolist() == [19.5, 13.5, 27.5, 21.5]
     assert len(pet.boxes[0]) == 0
     rows = lung.browse_collection(collection)
     assert [(r.modality, r.slices, r.annotated, r.on_disk) for r in rows] == [

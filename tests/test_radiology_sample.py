@@ -99,7 +99,8 @@ def test_each_of_the_18_boxes_lands_on_the_slice_its_xml_names(root, cases):
     # one box checked against the file and the DICOM header by hand
     first = "1.3.6.1.4.1.14519.5.2.1.6655.2359.122259036515695905512549026864"
     series, plane, bounds = found[first]
-    assert bounds == [274.0, 134.0, 338.0, 216.0]  # (ymin, xmin, ymax, xmax) of <bndbox> 134 274 216 338
+    # (ymin, xmin, ymax, xmax) of <bndbox> 134 274 216 338, corner origin: model = file - 0.5
+    assert bounds == [273.5, 133.5, 337.5, 215.5]
     header = pydicom.dcmread(next(f for c in cases for f in c.image.metadata["files"]
                                   if pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID == first))
     assert float(header.ImagePositionPatient[2]) == 80.0 + 8.0 * plane
@@ -146,7 +147,9 @@ def test_editing_one_box_rewrites_only_its_own_xml(root, samples, tmp_path):
     text = target.read_text()
     assert "<Difficult>0</Difficult>" in text and "<source>Unknow<database>Unknown</database>" in text
     header, objects, warnings = voc.parse_voc(text, target)
-    assert [o.bounds for o in objects] == [(250.0, 120.0, 330.0, 210.0)]  # integers, as the source writes
+    # the edit is kept exactly: whole numbers where the corners are whole, as the source writes, else a half pixel
+    assert [o.bounds for o in objects] == [(250.0, 120.5, 330.0, 210.0)]
+    assert "<xmin>121</xmin>" in text and "<ymin>250.5</ymin>" in text  # file = model + 0.5
     assert warnings == []
     # the shared sample is untouched
     assert {p: _sha256(p) for p in originals} == originals

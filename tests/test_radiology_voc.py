@@ -33,10 +33,11 @@ def test_dataset_reads_every_flavour(dataset):
     cases = registry.read(dataset)
     assert [c.name for c in cases] == ["img_000", "img_001", "img_002"]
     devkit, labelimg, cvat = cases
-    assert devkit.boxes[0].bounds.tolist() == [[6, 5, 25, 30], [30, 40, 41, 50]]
+    # <bndbox> has a pixel-corner origin: model = file - 0.5 (model.py, "Geometry conventions")
+    assert devkit.boxes[0].bounds.tolist() == [[5.5, 4.5, 24.5, 29.5], [29.5, 39.5, 40.5, 49.5]]
     assert devkit.boxes[0].attributes[0]["parts"] == [
         {"name": "head", "bndbox": {"xmin": "5", "ymin": "6", "xmax": "9", "ymax": "10"}}]
-    assert labelimg.boxes[0].bounds.tolist() == [[12.25, 10.5, 40.0, 33.75]]
+    assert labelimg.boxes[0].bounds.tolist() == [[11.75, 10.0, 39.5, 33.25]]  # file 12.25 10.5 40.0 33.75 - 0.5
     assert labelimg.boxes[0].attributes[0]["occluded"] == ""  # the empty <occluded/>
     assert cvat.boxes[0].attributes[0]["occluded"] == "1"
     assert cvat.boxes[0].attributes[0]["attributes"] == {"grade": "2"}
@@ -66,7 +67,8 @@ def test_saving_unchanged_cases_in_place_touches_nothing(dataset):
 def test_edited_box_changes_only_its_bndbox_values(dataset):
     cases = registry.read(dataset)
     cvat = cases[2]
-    cvat.boxes[0].bounds[1] = [4.5, 3.0, 9.0, 12.0]
+    # model coordinates (file - 0.5): in the file ymin becomes 4.5 and xmax 12, xmin 3 and ymax 9 stay
+    cvat.boxes[0].bounds[1] = [4.0, 2.5, 8.5, 11.5]
     original = (dataset / "Annotations" / "img_002.xml").read_text()
     written = registry.write(cases, dataset, "voc-detection", overwrite=True)
     assert written == [dataset / "Annotations" / "img_002.xml"]
@@ -83,7 +85,8 @@ def test_added_and_deleted_boxes(dataset):
                            [boxes.attributes[1], {}])
     text = voc.case_to_voc_text(case)
     header, objects, warnings = voc.parse_voc(text)
-    assert [(o.name, o.bounds) for o in objects] == [("lymphocyte", (30, 40, 41, 50)), ("necrosis", (1, 2, 3, 4))]
+    # parse_voc gives model bounds: the kept box's <bndbox> 40 30 50 41 - 0.5 (corner origin)
+    assert [(o.name, o.bounds) for o in objects] == [("lymphocyte", (29.5, 39.5, 40.5, 49.5)), ("necrosis", (1, 2, 3, 4))]
     assert text.count("<part>") == 1  # the kept object keeps its part; the new one is laid out like it, without
     assert "\t<object>\n\t\t<name>necrosis</name>\n\t\t<pose>Frontal</pose>" in text
     assert warnings == []
@@ -129,7 +132,7 @@ def test_box_outside_the_image_is_kept_with_a_warning(tmp_path):
     path = tmp_path / "out.xml"
     path.write_text(fx.lung_voc_text([("A", 500, 20, 530, 40)], 512, 512))
     case = voc.read_voc(path)[0]
-    assert case.boxes[0].bounds.tolist() == [[20, 500, 40, 530]]
+    assert case.boxes[0].bounds.tolist() == [[19.5, 499.5, 39.5, 529.5]]  # <bndbox> 500 20 530 40 - 0.5 (corner origin)
     assert "out.xml: object 0 (A): box" in case.provenance.warnings[0]
     assert "outside the 512x512 image" in case.provenance.warnings[0]
 
@@ -196,7 +199,8 @@ def test_lung_pet_ct_dx_volume_converts_to_one_voc_image_per_annotated_slice(tmp
     by_name = {c.name: c for c in back}
     for plane, (_, xmin, ymin, xmax, ymax) in fx.tumour_boxes().items():
         case = by_name[uids[plane]]
-        assert case.boxes[0].bounds.tolist() == [[ymin, xmin, ymax, xmax]]
+        # the collection's <bndbox> numbers are written as they were; read back, model = file - 0.5 (corner origin)
+        assert case.boxes[0].bounds.tolist() == [[ymin - 0.5, xmin - 0.5, ymax - 0.5, xmax - 0.5]]
         assert case.boxes[0].classes.tolist() == ["A"]
     # slice 5 in the mediastinum window: the 30 HU tumour is mid-grey, the -850 HU lung black
     grey = np.asarray(by_name[uids[5]].image.data)

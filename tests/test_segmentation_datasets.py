@@ -51,8 +51,11 @@ def test_nat_root_lists_cases_and_reads_both_masks(tmp_path):
     assert seg.schema is NAT_SCHEMA and seg.schema.name_of(1) == "tumour bed"
     assert set(np.unique(seg.data).tolist()) == {0, 1}
     assert first.provenance.details["mask_encoding"] == "binary 0/255"
-    assert expert.schema.codes == [255] and expert.schema.name_of(255) == "tumour bed"
-    np.testing.assert_array_equal(expert.data == 255, seg.data == 1)
+    # Mask/ in 0/255 reads as code 1, the same class as SegmentationClass/, and is written back as 255
+    assert expert.schema.codes == [1] and expert.schema.name_of(1) == "tumour bed"
+    assert expert.attributes["value_map"] == [[255, 1]]
+    assert set(np.unique(expert.data).tolist()) == {0, 1}
+    np.testing.assert_array_equal(expert.data == 1, seg.data == 1)
     assert mask_class_counts(seg) == {"tumour bed": int(seg.data.sum())}
     layers = case_to_layers(first)
     assert [t for _, _, t in layers] == ["image", "labels", "labels"]

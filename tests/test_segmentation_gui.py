@@ -168,8 +168,11 @@ def test_save_layers_writers_keep_values(make_napari_viewer, tmp_path):
     tissue = viewer.layers["tissue"]
     tissue.paint((20, 20), 9)  # erythrocytes
     data, meta, _ = tissue.as_layer_data_tuple()
-    (png,) = _writer.write_masks(str(tmp_path / "tissue.png"), data, meta)
-    (tif,) = _writer.write_masks(str(tmp_path / "tissue.tif"), data, meta)
+    # a mask saved outside its dataset layout gets a labelmap.txt beside it naming its classes
+    png, labelmap_png = _writer.write_masks(str(tmp_path / "tissue.png"), data, meta)
+    tif, labelmap_tif = _writer.write_masks(str(tmp_path / "tissue.tif"), data, meta)
+    assert labelmap_png == labelmap_tif == str(tmp_path / "labelmap.txt")
+    assert mask_io.read_labelmap(labelmap_tif).name_of(9) == "Erythrocytes"
     for path in (png, tif):
         codes, info = mask_io.read_mask(path)
         assert codes.dtype == np.uint8
@@ -202,8 +205,11 @@ def test_paint_export_reopen_for_each_layout(make_napari_viewer, tmp_path, layou
     layer = viewer.layers[layer_name]
     layer.paint((6, 6), 3)  # necrosis / stroma-like code present in each schema
     painted = np.asarray(layer.data).copy()
-    (written,) = navigator.export_corrections()
+    written, *beside = navigator.export_corrections()
     assert written == folder / correction
+    # a VOC root also gets labelmap.txt at its root and ImageSets/Segmentation listing the image
+    voc_extras = ["corrections/labelmap.txt", "corrections/ImageSets/Segmentation/train.txt"]
+    assert beside == [folder / extra for extra in (voc_extras if layout == "voc-segmentation" else [])]
     codes, info = mask_io.read_mask(written)
     np.testing.assert_array_equal(codes, painted)
     assert originals(folder) == checksums

@@ -182,7 +182,14 @@ def test_voc_palette_writer_with_labelmap_reads_back(tmp_path):
 
 def test_plain_mask_writer_round_trip_through_registry(tmp_path):
     case = registry.read(build("masks", tmp_path))[0]
-    (written,) = registry.write([case], tmp_path / "out.tif", "masks")
+    # a mask from no dataset layout is written with a labelmap.txt beside it naming its classes
+    written, labelmap = registry.write([case], tmp_path / "out.tif", "masks")
+    assert written == tmp_path / "out.tif" and labelmap == tmp_path / "labelmap.txt"
+    assert [(c.code, c.name) for c in mask_io.read_labelmap(labelmap).classes] == [
+        (0, "background"), (1, "class 1"), (2, "class 2"), (3, "class 3")]
     again = registry.read(written, "masks")[0]
     np.testing.assert_array_equal(again.masks[0].data, case.masks[0].data)
-    assert again.masks[0].schema.codes == case.masks[0].schema.codes
+    # read back through that labelmap.txt, which lists value 0 as "background" (VOC/CVAT style)
+    assert again.masks[0].schema.codes == [0, *case.masks[0].schema.codes]
+    assert again.masks[0].schema.background == 0
+    assert [again.masks[0].schema.name_of(c) for c in case.masks[0].schema.codes] == ["class 1", "class 2", "class 3"]

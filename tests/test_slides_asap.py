@@ -54,8 +54,9 @@ def test_real_camelyon17_reads(samples):
     assert case.points == []
     assert polygons.counts() == {"Tumor": 3}
     assert [len(p.exterior) for p in polygons.polygons] == [8, 15, 12]
-    # (y, x) order, level-0 pixels, first vertex of "Annotation 0"
-    assert polygons.polygons[0].exterior[0].tolist() == [88778.1016, 12711.2998]
+    # (y, x) order, level-0 pixels, first vertex of "Annotation 0" (Y=88778.1016 X=12711.2998 in the file);
+    # ASAP XML has a pixel-corner origin: model = file - 0.5 (model.py, "Geometry conventions")
+    assert polygons.polygons[0].exterior[0].tolist() == [88777.6016, 12710.7998]
     assert polygons.schema.names == ["Tumor"]
     assert polygons.schema.color_of("Tumor") == (1.0, 0.0, 0.0, 1.0)
     assert [a["Color"] for a in polygons.attributes] == ["#F4FA58"] * 3
@@ -85,10 +86,10 @@ def test_vertices_follow_order_not_document_order(tmp_path):
     (case,) = asap.read(path)
     expected = builders.tumour_polygons(4096)
     for polygon, ring in zip(case.polygons[0].polygons, expected, strict=True):
-        assert np.allclose(polygon.exterior, ring[:, ::-1], atol=1e-3)
+        assert np.allclose(polygon.exterior, ring[:, ::-1] - 0.5, atol=1e-3)  # corner origin: model = file - 0.5
     assert case.polygons[0].schema.names == ["_0", "_1", "_2"]
     assert case.polygons[0].schema.by_name("_2").description.startswith("exclusion")
-    assert case.points[0].coords.tolist() == [[0.3 * 4096, 0.7 * 4096]]
+    assert case.points[0].coords.tolist() == [[1228.3, 2866.7]]  # the Dot's Y=1228.8 X=2867.2, minus 0.5
 
 
 ALL_TYPES = """<?xml version="1.0"?>
@@ -149,10 +150,11 @@ def test_every_type_reads_and_writes_back(tmp_path):
     (polygons,) = case.polygons
     assert [p.kind for p in polygons.polygons] == ["rectangle", "polygon", "path"]
     assert [a["Type"] for a in polygons.attributes] == ["Rectangle", "Spline", "Measurement"]
-    assert polygons.polygons[0].exterior.tolist() == [[20, 10], [20, 110], [70, 110], [70, 10]]
+    # corner origin: model (y, x) = file (Y, X) - 0.5
+    assert polygons.polygons[0].exterior.tolist() == [[19.5, 9.5], [19.5, 109.5], [69.5, 109.5], [69.5, 9.5]]
     assert list(polygons.classes) == ["stroma", "stroma", "None"]
     (points,) = case.points
-    assert points.coords.tolist() == [[2, 1], [6.25, 5.5], [8, 7], [60, 50]]
+    assert points.coords.tolist() == [[1.5, 0.5], [5.75, 5.0], [7.5, 6.5], [59.5, 49.5]]
     assert list(points.classes) == ["lymphocyte"] * 4
     assert points.schema.names == ["stroma", "lymphocyte", "None"]
     assert points.schema.color_of("stroma") == pytest.approx((0, 170 / 255, 0, 1))
@@ -186,8 +188,9 @@ def test_edited_case_writes_groups_asap_accepts(tmp_path, samples):
     assert loaded["Annotation 1"][2] != "#F4FA58"  # a reclassified annotation takes its new class colour
     new = [v for k, v in loaded.items() if k not in ("Annotation 0", "Annotation 1", "Annotation 2")]
     assert sorted((t, g, c) for t, g, _, c in [(v[0], v[1], None, v[3]) for v in new]) == [
-        ("Dot", "mitosis", [(20.0, 10.0)]),
-        ("Polygon", "Tumor", [(100.0, 100.0), (200.0, 100.0), (150.0, 150.5)]),
+        # (X, Y) in the file = model (x, y) + 0.5 (corner origin)
+        ("Dot", "mitosis", [(20.5, 10.5)]),
+        ("Polygon", "Tumor", [(100.5, 100.5), (200.5, 100.5), (150.5, 151.0)]),
     ]
     (again,) = asap.read(written)
     assert again.polygons[0].counts() == {"Tumor": 3, "exclusion": 1}
@@ -200,8 +203,9 @@ def test_holes_and_foreign_polygons_convert_to_asap(tmp_path):
     (written,) = asap.write([case], tmp_path / "foreign.xml")
     loaded = asap_loader_like(written)
     assert loaded == {
-        "Annotation 1000000000": ("Polygon", "tumour", "#FF0000", [(0, 0), (10, 0), (10, 10), (0, 10)]),
-        "Annotation 1000000000 hole 0": ("Polygon", "tumour", "#FF0000", [(2, 2), (4, 2), (4, 4)]),
+        # (X, Y) in the file = model (x, y) + 0.5 (corner origin)
+        "Annotation 1000000000": ("Polygon", "tumour", "#FF0000", [(0.5, 0.5), (10.5, 0.5), (10.5, 10.5), (0.5, 10.5)]),
+        "Annotation 1000000000 hole 0": ("Polygon", "tumour", "#FF0000", [(2.5, 2.5), (4.5, 2.5), (4.5, 4.5)]),
     }
 
 

@@ -72,12 +72,13 @@ def test_qupath_geojson_reads(qupath_file):
     (polygons,) = case.polygons
     assert polygons.counts() == {"Tumor": 1, "Stroma": 2, "Unclassified": 1}
     tumour = polygons.polygons[0]
-    assert tumour.exterior.tolist() == [[100, 100], [100, 400], [300, 400], [300, 100]]
-    assert [h.tolist() for h in tumour.holes] == [[[150, 150], [150, 200], [200, 200]]]
-    assert polygons.polygons[2].exterior[0].tolist() == [700.25, 700.5]
+    # QuPath GeoJSON has a pixel-corner origin: model (y, x) = file (y, x) - 0.5 (model.py, "Geometry conventions")
+    assert tumour.exterior.tolist() == [[99.5, 99.5], [99.5, 399.5], [299.5, 399.5], [299.5, 99.5]]
+    assert [h.tolist() for h in tumour.holes] == [[[149.5, 149.5], [149.5, 199.5], [199.5, 199.5]]]
+    assert polygons.polygons[2].exterior[0].tolist() == [699.75, 700.0]
     assert polygons.polygons[3].kind == "path"
     (points,) = case.points
-    assert points.coords.tolist() == [[20, 10], [40, 30], [6, 5]]
+    assert points.coords.tolist() == [[19.5, 9.5], [39.5, 29.5], [5.5, 4.5]]
     assert list(points.classes) == ["Tumor", "Tumor", "Immune cells"]
     assert polygons.schema.color_of("Tumor") == pytest.approx((200 / 255, 0, 0, 1))
     # colorRGB is packed signed ARGB: -6895466 -> 0xff96c896 -> rgb(150, 200, 150)
@@ -194,7 +195,8 @@ def test_imagescope_reads_regions_with_text_as_class(tmp_path):
     (case,) = registry.read(path)
     (regions,) = case.polygons
     assert list(regions.classes) == ["Invasive", "Benign"]
-    assert regions.polygons[0].exterior.tolist() == [[2000, 1000], [2000, 1400], [2200.5, 1400]]
+    # ImageScope XML has a pixel-corner origin: model = file - 0.5
+    assert regions.polygons[0].exterior.tolist() == [[1999.5, 999.5], [1999.5, 1399.5], [2200.0, 1399.5]]
     assert regions.polygons[1].kind == "rectangle"
     # LineColor 255 is BGR-packed red
     assert regions.schema.color_of("Invasive") == (1.0, 0.0, 0.0, 1.0)

@@ -92,7 +92,8 @@ def test_real_asap_opens_and_saves_back_through_napari(make_napari_viewer, sampl
     (polygons,) = viewer.open(source, plugin="napari-nsclc")
     assert polygons.name == "ASAP polygons" and len(polygons.data) == 3
     # level-0 pixels (y, x); no slide next to the file, so the scale is 1 pixel
-    assert polygons.data[0][0] == pytest.approx([88778.1016, 12711.2998])  # napari keeps float32
+    # the file's Y=88778.1016 X=12711.2998 - 0.5: ASAP has a pixel-corner origin (model.py conventions)
+    assert polygons.data[0][0] == pytest.approx([88777.6016, 12710.7998])  # napari keeps float32
     # what File > Save Layers... does when the user picks "ASAP (*.xml)" in the dialog
     from napari.plugins.io import save_layers
     from npe2 import PluginManager

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import imageio
+from ..conversion import exact
 from ..formats import masks as mask_io
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
@@ -123,7 +125,7 @@ def _case(data: Path, stem: str, image: Path | None, mask: Path | None, split: s
     ref = ImageRef(path=str(image) if image else None, name=f"{stem} H&E", unit="px", rgb=True, metadata=metadata)
     sized = None  # a lazy array of the case's size, for a missing mask
     if image is not None:
-        ref.data = sized = mask_io.lazy_image(image)
+        ref.data = sized = imageio.lazy_image(image)
     else:
         ref.rgb = False
         warnings.append(f"images/he/{stem}.png: missing; showing the tissue mask alone")
@@ -222,4 +224,9 @@ FORMAT = FormatSpec(
     extensions=(".png",),
     priority=50,
     is_dataset=True,
+    layout="data/images/he/ and data/annotations/he/",
+    produces=frozenset({"mask"}),
+    family="masks",
+    holds={"mask": exact("annotations/he/ mirrored")},
+    accepts=("ignite-he",),
 )

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conversion import exact, needs_image_size
 from ..formats import coco
-from ..model import BoxSet, Case, ClassInfo, ClassSchema, NsclcFormatError
+from ..model import CORNER, BoxSet, Case, ClassInfo, ClassSchema, NsclcFormatError, from_file, to_file
 from ..registry import FormatSpec
 
 __all__ = ["FORMAT", "IGNITE_NUCLEI_SCHEMA", "IGNITE_PDL1_SCHEMA", "read_ignite_cells", "write_ignite_cells"]
@@ -89,16 +90,15 @@ def _read_region(case: Case, image: dict) -> None:
         )
         return
     x0, y0, x1, y1 = (float(v) for v in box)
-    case.boxes.append(
-        BoxSet("annotated region", [(y0, x0, y1, x1)], ["annotated region"], REGION_SCHEMA, [{"image_extra": True}])
-    )
+    bounds = tuple(from_file((y0, x0, y1, x1), CORNER).tolist())  # a box, in corner coordinates like the cells'
+    case.boxes.append(BoxSet("annotated region", [bounds], ["annotated region"], REGION_SCHEMA, [{"image_extra": True}]))
 
 
 def _write_region(case: Case, record: dict) -> dict:
     region = next((b for b in case.boxes if b.attributes and b.attributes[0].get("image_extra")), None)
     if region is None or len(region) == 0 or "annotated_xyxy" not in record:
         return record
-    y0, x0, y1, x1 = (float(v) for v in region.bounds[0])
+    y0, x0, y1, x1 = to_file([float(v) for v in region.bounds[0]], CORNER).tolist()
     old = record["annotated_xyxy"]
     if coco._finite(old) and np.allclose([float(v) for v in old], [x0, y0, x1, y1], rtol=0, atol=1e-9):
         return record
@@ -151,4 +151,12 @@ FORMAT = FormatSpec(
     extensions=(".json",),
     priority=40,
     is_dataset=False,
+    produces=frozenset({"cells", "region"}),
+    extras=("id",),
+    object_fields=coco.coco_object_fields,
+    family="coco",
+    layered=True,
+    holds={"cells": exact("boxes of the cell's size"), "region": exact("kept as the image's annotated_xyxy")},
+    accepts=("ignite-pdl1",),
+    check=needs_image_size("COCO"),
 )

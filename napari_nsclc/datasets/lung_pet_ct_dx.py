@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..conversion import exact
 from ..formats import dicom, voc
 from ..model import BoxSet, Case, ClassInfo, ClassSchema, NsclcFormatError
 from ..registry import FormatSpec
@@ -191,7 +192,11 @@ def read_lung_pet_ct_dx(path: str | Path, *, lazy: bool | None = None, pet_units
         One per series, each with one box set ``"tumour boxes"`` (possibly
         empty). Annotation files that match no loaded slice are listed in the
         first case of their patient (``provenance.warnings`` and
-        ``provenance.details["unmatched_annotations"]``).
+        ``provenance.details["unmatched_annotations"]``). The series of one
+        patient share a ``group``, so they open together, and when there are
+        several each image is named by modality, series number and what sets
+        its description apart, e.g. ``"CT 2 B70f"``
+        (:func:`napari_nsclc.formats.dicom.group_series`).
     """
     path = Path(path)
     root = find_collection_root(path)
@@ -449,4 +454,11 @@ FORMAT = FormatSpec(
     extensions=(".xml",),
     priority=60,
     is_dataset=True,
+    layout="Annotation/ with Lung-PET-CT-Dx/ or metadata.csv",
+    produces=frozenset({"slice boxes"}),
+    extras=("pose", "truncated", "difficult"),
+    object_fields=voc.voc_object_fields,
+    family="voc",
+    holds={"slice boxes": exact("one VOC file per annotated slice, named by its SOPInstanceUID")},
+    accepts=("lung-pet-ct-dx",),
 )

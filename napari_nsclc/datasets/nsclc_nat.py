@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .. import imageio
+from ..conversion import exact
 from ..formats import masks as mask_io
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance, default_color
 from ..registry import FormatSpec
@@ -69,17 +71,16 @@ def find_root(path: str | Path) -> Path | None:
 
 
 def mask_schema(encoding: str, values=()) -> ClassSchema:
-    """The schema for a ``Mask/`` file given its encoding: tumour bed is 1, or 255 for 0/255 masks."""
-    if encoding == "binary 0/255":
-        return ClassSchema("nsclc-nat-mask", (ClassInfo(255, "tumour bed", NAT_SCHEMA.classes[0].color),), background=0)
+    """The schema for ``Mask/``: tumour bed is code 1, as in ``SegmentationClass/``, whatever the encoding.
+
+    A binary mask's one foreground value (255 in a 0/255 mask) reads as 1
+    and is written back as it was (see :func:`~napari_nsclc.formats.masks.lazy_mask`);
+    a mask of several values keeps them, each its own class.
+    """
     present = sorted(int(v) for v in values if int(v) != 0)
     if len(present) > 1:
         extra = tuple(ClassInfo(v, f"class {v}", default_color(v)) for v in present if v != 1)
         return ClassSchema("nsclc-nat-mask", (*NAT_SCHEMA.classes, *extra), background=0)
-    if len(present) == 1 and present[0] != 1:
-        return ClassSchema(
-            "nsclc-nat-mask", (ClassInfo(present[0], "tumour bed", NAT_SCHEMA.classes[0].color),), background=0
-        )
     return NAT_SCHEMA
 
 
@@ -100,7 +101,7 @@ def _lazy_case(root: Path, stem: str, image: Path | None, seg: Path | None, mask
     image_ref = ImageRef(path=str(image) if image else None, name=f"{stem} image", unit="px", rgb=image is not None)
     sized = None  # the first lazy array of the case: it tells the size of missing masks
     if image is not None:
-        image_ref.data = sized = mask_io.lazy_image(image)
+        image_ref.data = sized = imageio.lazy_image(image)
     masks = []
     if seg is not None:
         lazy = mask_io.lazy_mask(seg)
@@ -109,7 +110,8 @@ def _lazy_case(root: Path, stem: str, image: Path | None, seg: Path | None, mask
         sized = sized or lazy
     if mask is not None:
         encoding, info, schema = mask_info
-        lazy = mask_io.lazy_mask(mask, colors=_colors_table(info))
+        binary = len(schema.classes) == 1
+        lazy = mask_io.lazy_mask(mask, colors=_colors_table(info), foreground=1 if binary else None)
         fields = {**_header_info(info.get("encoding", "grey"), info), **_encoding_fields(info)}
         masks.append(
             LabelMask("expert mask (Mask)", lazy, schema, attributes=mask_io.mask_attributes(mask, fields, root))
@@ -211,4 +213,10 @@ FORMAT = FormatSpec(
     extensions=(".png",),
     priority=50,
     is_dataset=True,
+    layout="Images/ with Mask/ or SegmentationClass/",
+    produces=frozenset({"mask"}),
+    family="masks",
+    layered=True,
+    holds={"mask": exact("SegmentationClass/ and Mask/ mirrored, each in the encoding it came in")},
+    accepts=("nsclc-nat",),
 )

@@ -8,7 +8,9 @@ of its files. The Hugging Face copy exported to parquet reads too (needs
 * The CSV becomes a :class:`PolygonSet` ``"nuclei"``: ``polyline`` rows are
   polygons, ``rectangle`` rows rectangles; each object keeps its CSV row in
   ``attributes["row"]``. Class = ``raw_classification``; the schema's
-  hierarchy gives the ``main`` and ``super`` levels.
+  hierarchy gives the ``main`` and ``super`` levels, and names the napari
+  layer features as the CSV names its columns (``raw_classification``,
+  ``main_classification``, ``super_classification``).
 * The mask becomes an instance :class:`LabelMask` keyed on the (ch1, ch2)
   **pair**, numbered in ``itertools.combinations(range(1, 256), 2)`` order
   (never on ``ch1 * ch2``, which repeats after the 254th nucleus), a class
@@ -29,12 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import imageio
 from .._atomic import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     refuse_overwrite,
 )
+from ..conversion import exact
 from ..model import (
     Case,
     ClassInfo,
@@ -138,6 +142,8 @@ NUCLS_SCHEMA = ClassSchema(
     ),
     hierarchy=_hierarchy(),
     background=0,
+    # layer features named as the CSV names the levels
+    feature_names={"raw": "raw_classification", "main": "main_classification", "super": "super_classification"},
 )
 NUCLS_FOV_SCHEMA = ClassSchema("nucls-fov", (ClassInfo(FOV_CODE, "fov", (160, 160, 160, 90), "field of view"),))
 
@@ -308,24 +314,6 @@ def read_nucls(path: Path) -> list[Case]:
     return [_read_fov(root, stem) for stem in stems]
 
 
-def _lazy_png(path: Path):
-    """A dask array that decodes the PNG only when napari draws it; RGBA shown as RGB."""
-    import dask
-    import dask.array as da
-    from PIL import Image
-
-    with Image.open(path) as image:
-        width, height = image.size
-        channels = {"RGB": 3, "RGBA": 3, "L": 0}.get(image.mode, 3)
-
-    def load():
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB") if channels else image)
-
-    shape = (height, width, channels) if channels else (height, width)
-    return da.from_delayed(dask.delayed(load)(), shape=shape, dtype=np.uint8)
-
-
 def _new_case(stem: str, source: str) -> Case:
     return Case(
         name=stem,
@@ -355,8 +343,8 @@ def _read_fov(root: Path, stem: str) -> Case:
     case = _new_case(stem, str(root))
     if "rgb" in files:
         case.image.path = str(files["rgb"])
-        case.image.data = _lazy_png(files["rgb"])
-        case.image.rgb = True
+        case.image.data = imageio.deferred_image(files["rgb"])  # decoded when napari draws it
+        case.image.rgb = case.image.data.ndim == 3
         case.image.shape = tuple(case.image.data.shape[:2])
     _place(case, stem)
     if "csv" in files:
@@ -366,10 +354,10 @@ def _read_fov(root: Path, stem: str) -> Case:
         case.document["nucls_columns"] = columns
         case.polygons.append(_polygons_from_rows(rows, files["csv"].name, case.provenance.warnings))
     if "mask" in files:
-        from PIL import Image
-
-        with Image.open(files["mask"]) as image:
-            mask = np.asarray(image.convert("RGBA") if image.mode in ("P", "LA") else image)
+        # RGB(A) as stored: its channels carry the codes (an RGBA mask is written back as RGBA)
+        mask, info = imageio.read_pixels(files["mask"], as_mask=True)
+        if info["encoding"] != "rgb":  # a palette (or grey) PNG: its colours carry the codes
+            mask, _ = imageio.read_pixels(files["mask"])
         mask = _fit_to_rgb(mask, case, files["mask"])
         case.masks.extend(_masks_from_array(mask, case))
         if case.image.shape is None:
@@ -499,7 +487,7 @@ def read_nucls_parquet(path: Path) -> list[Case]:
         stem = Path(str(record["file_name"])).stem
         case = _new_case(stem, str(path))
         case.provenance.format = "nucls-parquet"
-        rgb = _image_bytes(record.get("rgb_image"))
+        rgb = _image_bytes(record.get("rgb_image"), f"{path.name} row {number} rgb_image")
         if rgb is not None:
             case.image.data = rgb[..., :3] if rgb.ndim == 3 else rgb
             case.image.rgb = case.image.data.ndim == 3
@@ -507,24 +495,21 @@ def read_nucls_parquet(path: Path) -> list[Case]:
         _place(case, stem)
         rows = _rows_from_hf(record.get("annotation_coordinates"))
         case.polygons.append(_polygons_from_rows(rows, f"{path.name} row {number}", case.provenance.warnings))
-        mask = _image_bytes(record.get("mask_image"))
+        mask = _image_bytes(record.get("mask_image"), f"{path.name} row {number} mask_image", as_mask=True)
         if mask is not None and mask.ndim == 3:
             case.masks.extend(_masks_from_array(_fit_to_rgb(mask, case, Path(path)), case))
         cases.append(case)
     return cases
 
 
-def _image_bytes(value) -> np.ndarray | None:
-    """Pixels of a Hugging Face ``Image`` cell (``{"bytes", "path"}``) or raw bytes."""
-    from PIL import Image
-
+def _image_bytes(value, name: str, as_mask: bool = False) -> np.ndarray | None:
+    """Pixels of a Hugging Face ``Image`` cell (``{"bytes", "path"}``) or raw bytes (see ``imageio.read_pixels``)."""
     if value is None:
         return None
     data = value.get("bytes") if isinstance(value, dict) else value
     if not data:
         return None
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image)
+    return imageio.read_pixels(bytes(data), as_mask=as_mask, name=name)[0]
 
 
 def _rows_from_hf(value) -> list[dict]:
@@ -712,6 +697,12 @@ def sniff_nucls(path: Path) -> bool:
     return path.is_file() and path.parent.name in _FOLDERS and _is_root(path.parent.parent)
 
 
+def nucls_object_fields(attributes: dict) -> list[str]:
+    """A nucleus's CSV index, which other formats do not keep."""
+    row = attributes.get("row") or {}
+    return ["CSV index"] if str(row.get("", "")).strip() else []
+
+
 FORMAT = FormatSpec(
     name="nucls",
     title="NuCLS nuclei (rgb/ mask/ csv/)",
@@ -721,4 +712,16 @@ FORMAT = FormatSpec(
     extensions=(".csv",),
     priority=50,
     is_dataset=True,
+    layout="csv/ with rgb/ or mask/",
+    produces=frozenset({"polygons", "mask"}),
+    extras=("CSV index",),
+    object_fields=nucls_object_fields,
+    family="nucls",
+    holds={
+        "polygons": exact("CSV rows, and the pair-encoded mask"),
+        "mask": exact("the FOV in the mask"),
+        "instances": exact("the pair-encoded mask"),
+    },
+    accepts=("nucls", "nucls-parquet"),
+    aliases=("nucls-parquet",),
 )

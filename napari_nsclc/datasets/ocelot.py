@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write_text, refuse_overwrite
+from .._atomic import atomic_write_bytes, atomic_write_text, refuse_overwrite
+from ..conversion import exact
 from ..model import (
     Case,
     ClassInfo,
@@ -42,7 +43,15 @@ from ..model import (
 )
 from ..registry import FormatSpec
 
-__all__ = ["FORMATS", "OCELOT_CELL_SCHEMA", "OCELOT_TISSUE_SCHEMA", "read_ocelot", "write_ocelot"]
+__all__ = [
+    "FORMATS",
+    "OCELOT_CELL_SCHEMA",
+    "OCELOT_TISSUE_SCHEMA",
+    "read_ocelot",
+    "read_point_output",
+    "write_ocelot",
+    "write_point_output",
+]
 
 #: (code, name, colour) of the cell labels and the tissue mask values.
 CELL_CLASSES = ((1, "background cell", "#36a2eb"), (2, "tumor cell", "#ff3b30"))
@@ -93,7 +102,7 @@ def _root_of(path: Path) -> Path | None:
 
 
 def read_ocelot(path: Path) -> list[Case]:
-    """Read an OCELOT root (every sample), one of its files, or a point-output JSON.
+    """Read an OCELOT root (every sample) or one of its files (the point-output JSON: :func:`read_point_output`).
 
     Returns
     -------
@@ -101,8 +110,6 @@ def read_ocelot(path: Path) -> list[Case]:
         Per sample: the tissue case (mask), then the cell case (points).
     """
     path = Path(path)
-    if path.suffix.lower() == ".json" and path.name != "metadata.json":
-        return read_point_output(path)
     if path.suffix.lower() == ".csv" and _root_of(path.parent) is None:
         return [_cell_case_from_csv(path)]
     root = _root_of(path if path.is_dir() else path.parent)
@@ -143,7 +150,7 @@ def _image(path: Path | None):
     """The patch's pixels, decoded only when shown: a split holds hundreds of 1024² JPEGs."""
     if path is None:
         return None
-    from ..formats.masks import lazy_image
+    from ..imageio import lazy_image
 
     return lazy_image(path)
 
@@ -155,12 +162,13 @@ def _sample_cases(root: Path, sample_id: str, sample: dict | None, split: str | 
     if tissue_image or tissue_mask:
         case = _patch_case(f"{sample_id} tissue", tissue_image, sample, "tissue", root)
         if tissue_mask is not None:
-            from PIL import Image
+            from ..imageio import read_pixels
 
-            with Image.open(tissue_mask) as image:
-                mask = np.asarray(image)
-            mask = mask[..., 0] if mask.ndim == 3 else mask
-            case.masks.append(LabelMask("tissue", mask, OCELOT_TISSUE_SCHEMA, attributes={"path": str(tissue_mask)}))
+            mask, _ = read_pixels(tissue_mask, as_mask=True)
+            mask = np.ascontiguousarray(mask[..., 0]) if mask.ndim == 3 else mask
+            attributes = {"path": str(tissue_mask), "root": str(root),
+                          "relative_path": tissue_mask.relative_to(root).as_posix(), "encoding": "grey", "dtype": "uint8"}
+            case.masks.append(LabelMask("tissue", mask, OCELOT_TISSUE_SCHEMA, attributes=attributes))
             if case.image.shape is None:
                 case.image.shape = tuple(mask.shape)
             _check_values(mask, tissue_mask, case)
@@ -171,6 +179,7 @@ def _sample_cases(root: Path, sample_id: str, sample: dict | None, split: str | 
         case = _patch_case(f"{sample_id} cell", cell_image, sample, "cell", root)
         if cell_csv is not None:
             case.points.append(_cells_from_csv(cell_csv, case))
+            case.document["ocelot_csv"] = cell_csv.relative_to(root).as_posix()
         cases.append(case)
     return cases
 
@@ -244,10 +253,9 @@ def _cell_case_from_csv(path: Path) -> Case:
 
 def read_point_output(path: Path) -> list[Case]:
     """The challenge's ``{"type": "Multiple points", "points": [{name, point: [x, y, class]}]}``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise NsclcFormatError(path, f"is not valid JSON: {error}") from error
+    from ..formats.coco import load_json
+
+    data, layout = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise NsclcFormatError(path, "is not an OCELOT point output: no 'points' list")
     grouped: dict[str, list] = {}
@@ -267,7 +275,9 @@ def read_point_output(path: Path) -> list[Case]:
         coords, classes, attrs = zip(*items, strict=True)
         case = Case(name=name, image=ImageRef(name=name), provenance=Provenance(str(path), "ocelot-points", __name__))
         case.points.append(PointSet("cells", np.array(coords), classes, OCELOT_CELL_SCHEMA, [{"output": a} for a in attrs]))
-        case.document["ocelot_output"] = {k: v for k, v in data.items() if k != "points"}
+        # the other top-level fields, and where "points" goes among them (None marks the place)
+        case.document["ocelot_output"] = {k: (None if k == "points" else v) for k, v in data.items()}
+        case.document["ocelot_layout"] = layout
         cases.append(case)
     if cases:
         cases[0].provenance.warnings.extend(warnings)
@@ -300,14 +310,21 @@ def cell_csv_text(case: Case) -> str:
 
 
 def write_ocelot(cases: Sequence[Case], path: Path, *, overwrite: bool = False) -> list[Path]:
-    """Write cell points as OCELOT CSV.
+    """Write cell points as OCELOT CSVs and tissue masks as OCELOT PNGs.
 
     Parameters
     ----------
     path : Path
-        A ``.csv`` file (one case with points) or a folder receiving
-        ``{case name}.csv`` per case with points.
+        A ``.csv`` file (one case with points), or a folder. Into a folder
+        the files go where they were in the dataset
+        (``annotations/{split}/cell/{id}.csv``, ``annotations/{split}/tissue/{id}.png``),
+        with ``metadata.json`` beside them so that the folder opens as an
+        OCELOT dataset; into the dataset's own root, under ``corrections/``.
+        Cases from no OCELOT folder give ``{id}.csv`` and ``{id}_tissue.png``.
     """
+    from ..conversion import written_masks
+    from ..formats.masks import write_mask_like
+
     path = Path(path)
     with_points = [c for c in cases if c.points]
     if path.suffix.lower() == ".csv":
@@ -315,24 +332,81 @@ def write_ocelot(cases: Sequence[Case], path: Path, *, overwrite: bool = False) 
             raise NsclcFormatError(path, f"an OCELOT CSV holds one cell patch, got {len(with_points)}")
         refuse_overwrite(path, overwrite)
         return [atomic_write_text(path, cell_csv_text(with_points[0]))]
+    roots = {c.provenance.source for c in cases if (Path(c.provenance.source) / "metadata.json").is_file()}
+    out = path / "corrections" if any(Path(r).resolve() == path.resolve() for r in roots) else path
     written = []
     for case in with_points:
-        target = path / f"{case.name.split()[0]}.csv"
+        target = out / case.document.get("ocelot_csv", f"{case.name.split()[0]}.csv")
         refuse_overwrite(target, overwrite)
         written.append(atomic_write_text(target, cell_csv_text(case)))
+    for case in cases:
+        for mask in written_masks(case):
+            relative = mask.attributes.get("relative_path") or f"{case.name.split()[0]}_{mask.name}.png"
+            written.append(write_mask_like(np.asarray(mask.data), out / relative, mask.attributes, overwrite=overwrite))
+    for root in sorted(roots):
+        metadata = Path(root) / "metadata.json"
+        target = out / "metadata.json"
+        if written and target.resolve() != metadata.resolve() and not target.exists():
+            written.append(atomic_write_bytes(target, metadata.read_bytes()))
     return written
+
+
+def write_point_output(cases: Sequence[Case], path: Path, *, overwrite: bool = False) -> list[Path]:
+    """Write cells read from a challenge point output back as one, every point's own fields kept.
+
+    ``path`` is the ``.json`` file, or a folder receiving the source's file name.
+    """
+    path = Path(path)
+    source = Path(cases[0].provenance.source)
+    target = path if path.suffix.lower() == ".json" else path / source.name
+    points = []
+    for case in cases:
+        for cells in case.points:
+            for (y, x), name, attrs in zip(cells.coords[:, -2:], cells.classes, cells.attributes, strict=True):
+                code = OCELOT_CELL_SCHEMA.code_of(str(name)) if str(name) in OCELOT_CELL_SCHEMA else None
+                if code is None:
+                    raise NsclcFormatError(target, f"class {name!r} is not an OCELOT cell class (background cell, tumor cell)")
+                item = dict(attrs.get("output") or {"name": case.name})
+                old = item.get("point") or []
+                unchanged = len(old) >= 3 and float(old[0]) == x and float(old[1]) == y and int(old[2]) == code
+                if not unchanged:
+                    item["point"] = [_number(x), _number(y), code, *old[3:]]
+                points.append(item)
+    from ..formats.coco import dump_json
+
+    document = {**cases[0].document["ocelot_output"], "points": points}
+    refuse_overwrite(target, overwrite)
+    return [atomic_write_text(target, dump_json(document, cases[0].document.get("ocelot_layout")))]
+
+
+def _number(value: float):
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def ocelot_object_fields(attributes: dict) -> list[str]:
+    """Fields of a challenge output point other formats do not keep (its ``probability``)."""
+    return [key for key in (attributes.get("output") or {}) if key not in ("name", "point")]
 
 
 # --------------------------------------------------------------------------- detection
 
 
-def sniff_ocelot(path: Path) -> bool:
-    """An OCELOT root, a file inside one, or a challenge point-output JSON."""
+def sniff_point_output(path: Path) -> bool:
+    """The challenge's point-output JSON: ``"type": "Multiple points"`` in its first KiB."""
     path = Path(path)
-    if path.is_file() and path.suffix.lower() == ".json" and path.name != "metadata.json":
-        with open(path, "rb") as handle:
-            head = handle.read(2048).decode("utf-8", errors="replace")
-        return '"Multiple points"' in head
+    if not (path.is_file() and path.suffix.lower() == ".json" and path.name != "metadata.json"):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(2048).decode("utf-8", errors="replace")
+    return '"Multiple points"' in head
+
+
+def sniff_ocelot(path: Path) -> bool:
+    """An OCELOT root, a file inside one, or a loose cell CSV."""
+    path = Path(path)
+    if path.suffix.lower() == ".json" and path.name != "metadata.json":
+        return False
     folder = path if path.is_dir() else path.parent
     root = _root_of(folder)
     if root is None:
@@ -364,5 +438,26 @@ FORMATS = [
         extensions=(".csv",),
         priority=50,
         is_dataset=True,
-    )
+        layout="metadata.json with images/ or annotations/",
+        produces=frozenset({"mask", "points"}),
+        family="ocelot",
+        holds={"mask": exact("tissue PNGs"), "points": exact("cell CSVs x,y,label")},
+        accepts=("ocelot",),
+    ),
+    FormatSpec(
+        name="ocelot-points",
+        title="OCELOT challenge point output (JSON)",
+        sniff=sniff_point_output,
+        read=read_point_output,
+        write=write_point_output,
+        extensions=(".json",),
+        priority=55,
+        produces=frozenset({"points"}),
+        extras=("probability",),
+        object_fields=ocelot_object_fields,
+        family="ocelot",
+        sized=None,
+        holds={"points": exact("points [x, y, class] with their own fields")},
+        accepts=("ocelot-points",),
+    ),
 ]

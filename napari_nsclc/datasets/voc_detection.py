@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path
+from ..conversion import needs_image_size
 from ..formats import voc
 from ..model import Case, ClassSchema, NsclcFormatError
 from ..registry import FormatSpec
@@ -104,7 +105,7 @@ def read_voc_detection(path: str | Path) -> list[Case]:
     return cases
 
 
-def _place_image(case: Case, folder: Path, overwrite: bool) -> str | None:
+def place_image(case: Case, folder: Path, overwrite: bool) -> str | None:
     """Copy or encode the case's image into ``folder``; return its file name."""
     image = case.image
     if image.path and Path(image.path).is_file():
@@ -129,15 +130,15 @@ def _place_image(case: Case, folder: Path, overwrite: bool) -> str | None:
     return target.name
 
 
-def _add_to_splits(root: Path, memberships: dict[str, list[str]]) -> list[Path]:
-    """Append new ids to ``ImageSets/Main/<split>.txt``, keeping the ids already listed."""
+def add_to_splits(root: Path, memberships: dict[str, list[str]], task: str = "Main") -> list[Path]:
+    """Append new ids to ``ImageSets/<task>/<split>.txt``, keeping the ids already listed."""
     by_split: dict[str, list[str]] = {}
     for image_id, splits in memberships.items():
         for split in splits or ["default"]:
             by_split.setdefault(split, []).append(image_id)
     written = []
     for split, ids in by_split.items():
-        target = root / "ImageSets" / "Main" / f"{split}.txt"
+        target = root / "ImageSets" / task / f"{split}.txt"
         existing = target.read_text().splitlines() if target.is_file() else []
         listed = {line.split()[0] for line in existing if line.strip()}
         new = [i for i in ids if i not in listed]
@@ -219,13 +220,13 @@ def write_voc_detection(cases: Sequence[Case], path: str | Path, *, overwrite: b
     memberships: dict[str, list[str]] = {}
     flat = [piece for case in cases for piece in (annotated_slices(case) if _is_volume(case) else [case])]
     for case in flat:
-        file_name = _place_image(case, root / "JPEGImages", overwrite)
+        file_name = place_image(case, root / "JPEGImages", overwrite)
         text = voc.case_to_voc_text(case, filename=file_name)
         target = root / "Annotations" / f"{case.name}.xml"
         if voc.write_text_if_changed(target, text, overwrite):
             written.append(target)
         memberships[case.name] = list(case.provenance.details.get("voc_splits", []))
-    written += _add_to_splits(root, memberships)
+    written += add_to_splits(root, memberships)
     return written
 
 
@@ -238,4 +239,12 @@ FORMAT = FormatSpec(
     extensions=(".xml",),
     priority=50,
     is_dataset=True,
+    layout="Annotations/*.xml and JPEGImages/",
+    produces=frozenset({"boxes"}),
+    extras=("pose", "truncated", "difficult", "occluded", "attributes"),
+    object_fields=voc.voc_object_fields,
+    family="voc",
+    holds=voc.VOC_DETECTION_HOLDS,
+    layers="merged",
+    check=needs_image_size("PASCAL VOC"),
 )

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import imageio
+from ..conversion import PIXELS, exact, lossy, needs_image_size
 from ..formats import masks as mask_io
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
@@ -121,7 +123,7 @@ def _case(root: Path, stem: str, schema: ClassSchema, splits: dict[str, list[str
         )
     image = ImageRef(path=str(image_path) if image_path else None, name=f"{stem} image", unit="px", shape=codes.shape)
     if image_path is not None:
-        pixels = mask_io.read_image(image_path)
+        pixels, _ = imageio.read_pixels(image_path)
         image.data, image.rgb = pixels, pixels.ndim == 3
         warnings += (
             mask_io.check_mask(codes, schema, class_path, pixels.shape, None)[:1]
@@ -160,27 +162,50 @@ def read_voc_segmentation(path: str | Path) -> list[Case]:
     return [_case(root, stem, schema, splits) for stem in stems]
 
 
-def write_voc_segmentation(cases, path: Path, overwrite: bool = False, in_place: bool = False, **_) -> list[Path]:
-    """Write corrected masks into a VOC layout (see :func:`~napari_nsclc.formats.masks.write_corrections`).
+def write_voc_segmentation(cases, path: Path, overwrite: bool = False, **_) -> list[Path]:
+    """Write class and object masks as a VOC segmentation root.
 
-    Masks that came from no VOC file are written as palette PNGs under
-    ``SegmentationClass/``, with a ``labelmap.txt`` for their schema.
+    ``SegmentationClass/<case>.png`` holds one class mask per image (the first
+    class mask, or the case's objects drawn into one) and
+    ``SegmentationObject/<case>.png`` the ids of its first instance mask, both
+    palette PNGs (255 = void). A mask read from a VOC root goes back with its
+    own palette. ``labelmap.txt`` names the classes, ``JPEGImages/`` holds
+    the images and ``ImageSets/Segmentation/`` lists them. When ``path`` is
+    the root the masks were read from, everything goes to
+    ``path/corrections/`` and the originals stay as they are.
     """
+    from ..conversion import written_masks
+    from .voc_detection import add_to_splits, place_image
+
     path = Path(path)
-    written = []
+    sources = {str(Path(m.attributes["root"]).resolve()) for c in cases for m in c.masks if m.attributes.get("root")}
+    root = path / "corrections" if str(path.resolve()) in sources else path
+    written: list[Path] = []
+    schema = None
+    memberships: dict[str, list[str]] = {}
     for case in cases:
-        for mask in case.masks:
-            if "relative_path" not in mask.attributes:
-                target_dir = OBJECT_DIR if mask.kind == "instance" else CLASS_DIR
-                mask.attributes.update(
-                    encoding="palette",
-                    palette=[list(c) for c in mask_io.palette_for(mask.schema)],
-                    relative_path=f"{target_dir}/{mask_io._safe(case.name)}.png",
-                )
-                labelmap = path / "labelmap.txt"
-                if not labelmap.exists():
-                    written.append(mask_io.write_labelmap(mask_io._with_background(mask.schema), labelmap))
-    written += mask_io.write_corrections(cases, path, overwrite=overwrite, in_place=in_place)
+        masks = written_masks(case)
+        semantic = next((m for m in masks if m.kind == "semantic" and not m.multiscale), None)
+        semantic = semantic or mask_io.class_mask_from_objects(case)
+        instance = next((m for m in masks if m.kind == "instance" and not m.multiscale), None)
+        stem = mask_io._safe(case.name)
+        for mask, folder in ((semantic, CLASS_DIR), (instance, OBJECT_DIR)):
+            if mask is None:
+                continue
+            target = root / folder / f"{stem}.png"
+            values = np.asarray(mask.data)
+            if mask.attributes.get("encoding") == "palette" and str(mask.attributes.get("relative_path", "")).startswith(folder):
+                written.append(mask_io.write_mask_like(values, target, mask.attributes, overwrite=overwrite))
+            else:
+                written.append(mask_io.write_mask_file(values, target, overwrite, palette=mask_io.palette_for(mask.schema)))
+        if semantic is not None:
+            schema = schema or semantic.schema
+            place_image(case, root / IMAGE_DIR, overwrite)
+            memberships[stem] = list(case.provenance.details.get("splits", []))
+    if schema is not None and schema.classes:
+        labelmap = root / "labelmap.txt"
+        written.append(mask_io.write_labelmap(mask_io._with_background(schema), labelmap, overwrite=True))
+    written += add_to_splits(root, memberships, task="Segmentation")
     return written
 
 
@@ -193,4 +218,16 @@ FORMAT = FormatSpec(
     extensions=(".png",),
     priority=45,
     is_dataset=True,
+    layout="SegmentationClass/",
+    produces=frozenset({"mask", "instances"}),
+    family="masks",
+    holds={
+        "mask": exact("palette PNGs in SegmentationClass/ with labelmap.txt"),
+        "instances": exact("palette PNGs in SegmentationObject/"),
+        "polygons": lossy("are drawn into the class mask", PIXELS),
+        "holed polygons": lossy("are drawn into the class mask", PIXELS),
+        "parts": lossy("are drawn into the class mask", PIXELS),
+    },
+    layers="first",
+    check=needs_image_size("drawing objects into a mask", only_to_draw=True),
 )

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..model import NsclcFormatError
 
-__all__ = ["format_number", "parse_xml", "quote_attribute", "xml_head"]
+__all__ = ["format_number", "parse_xml", "quote_attribute", "refusal", "xml_head"]
 
 
 def parse_xml(path: Path):
@@ -32,14 +32,33 @@ def parse_xml(path: Path):
     try:
         return DET.parse(str(path), forbid_dtd=False).getroot()
     except DefusedXmlException as error:
-        raise NsclcFormatError(
-            path, f"refused: the XML declares entities or external references ({type(error).__name__}), "
-            "which annotation files never need and attacks use (entity expansion, external entities)",
-        ) from error
+        raise NsclcFormatError(path, f"refused: {refusal(error)}") from error
     except DET.ParseError as error:
         raise NsclcFormatError(path, f"is not well-formed XML: {error}") from error
     except OSError as error:
-        raise NsclcFormatError(path, f"cannot be read: {error}") from error
+        raise NsclcFormatError(path, f"cannot be read: {error.strerror or error}") from error
+
+
+def refusal(error: Exception) -> str:
+    """Why defusedxml refused a document, as a plain sentence (never the exception's repr).
+
+    defusedxml's exceptions print as ``EntitiesForbidden(name='lol', system_id=None, ...)``;
+    this says the same in words: ``the XML declares entities or external references
+    (here the entity 'lol'), which annotation files never need and attacks use (...)``.
+    """
+    name = getattr(error, "name", None)
+    system_id = getattr(error, "sysid", None)
+    kind = type(error).__name__
+    if kind == "EntitiesForbidden":
+        found = f"the external entity '{name}' pointing to {system_id}" if system_id else f"the entity '{name}'"
+    elif kind == "DTDForbidden":
+        found = f"the document type '{name}'"
+    elif kind == "ExternalReferenceForbidden":
+        found = f"a reference to {system_id}"
+    else:
+        found = "a construct the safe parser does not allow"
+    return (f"the XML declares entities or external references (here {found}), "
+            "which annotation files never need and attacks use (entity expansion, external entities)")
 
 
 def xml_head(path: Path, size: int = 4096) -> str:

@@ -25,6 +25,7 @@ unedited file gives the same bytes, and ASAP's parser reads what we write.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_per_case
+from ..conversion import CENTRES, SPLIT_HOLES, exact, lossy, refused
 from ..model import (
+    CORNER,
     Case,
     ClassInfo,
     ClassSchema,
@@ -43,7 +46,9 @@ from ..model import (
     Provenance,
     color_to_hex,
     default_color,
+    from_file,
     parse_color,
+    to_file,
 )
 from ..registry import FormatSpec
 from ._xmlsafe import element_text, format_number, parse_xml, quote_attribute, xml_head
@@ -117,7 +122,7 @@ def _sorted_vertices(annotation, label: str) -> np.ndarray:
     if not rows:
         raise ValueError(f"{label}: has no coordinates")
     rows.sort()
-    return np.array([(y, x) for _, _, y, x in rows], dtype=float)
+    return from_file(np.array([(y, x) for _, _, y, x in rows], dtype=float), CORNER)
 
 
 def _schema(groups: list[dict], used: dict[str, str | None]) -> ClassSchema:
@@ -229,7 +234,7 @@ def _annotation_lines(name, kind, group, colour, extra, vertices_yx) -> list[str
     head = _attribute_text([("Name", name), ("Type", kind), ("PartOfGroup", group), ("Color", colour),
                             *extra.items()])
     lines = [f"\t\t<Annotation {head}>", "\t\t\t<Coordinates>"]
-    for order, (y, x) in enumerate(np.asarray(vertices_yx, dtype=float)[:, -2:]):
+    for order, (y, x) in enumerate(to_file(np.asarray(vertices_yx, dtype=float)[:, -2:], CORNER)):
         lines.append(f'\t\t\t\t<Coordinate Order="{order}" X="{format_number(x)}" Y="{format_number(y)}" />')
     lines += ["\t\t\t</Coordinates>", "\t\t</Annotation>"]
     return lines
@@ -288,11 +293,10 @@ def _point_entries(point_set: PointSet, first_key: int) -> list[tuple[float, lis
     return entries
 
 
-def _group_lines(case: Case, class_names: list[str]) -> list[str]:
+def _group_lines(case: Case, class_names: list[str], schemas: list[ClassSchema]) -> list[str]:
     stored = case.document.get("asap", {}).get("groups", [])
     groups = list(stored)
     defined = {g["Name"] for g in groups}
-    schemas = [s.schema for s in case.annotation_sets()]
     for class_name in class_names:
         if class_name in defined or class_name == NO_GROUP:
             continue
@@ -320,23 +324,27 @@ def case_to_asap(case: Case) -> str:
     Annotations keep their file order (new objects follow); coordinates are
     written as level-0 pixels ``X`` = column, ``Y`` = row.
     """
+    from ..conversion import vector_sets
+
+    polygon_sets, point_sets = vector_sets(case)
     entries: list[tuple[float, list[str]]] = []
     offset = 0
-    for polygon_set in case.polygons:
+    for polygon_set in polygon_sets:
         entries += _polygon_entries(polygon_set, 10**9 + offset)
         offset += len(polygon_set)
-    for point_set in case.points:
+    for point_set in point_sets:
         entries += _point_entries(point_set, 10**9 + offset)
         offset += len(point_set)
     entries.sort(key=lambda entry: entry[0])
-    class_names = list(dict.fromkeys(str(c) for s in case.annotation_sets() for c in s.classes))
+    written = [*polygon_sets, *point_sets]
+    class_names = list(dict.fromkeys(str(c) for s in written for c in s.classes))
     root_attributes = case.document.get("asap", {}).get("root_attributes", {})
     head = f"<ASAP_Annotations {_attribute_text(list(root_attributes.items()))}>" if root_attributes \
         else "<ASAP_Annotations>"
     lines = ['<?xml version="1.0"?>', head]
     lines += ["\t<Annotations>", *[line for _, block in entries for line in block], "\t</Annotations>"] if entries \
         else ["\t<Annotations />"]
-    group_lines = _group_lines(case, class_names)
+    group_lines = _group_lines(case, class_names, [s.schema for s in written])
     lines += ["\t<AnnotationGroups>", *group_lines, "\t</AnnotationGroups>"] if group_lines \
         else ["\t<AnnotationGroups />"]
     lines.append("</ASAP_Annotations>")
@@ -353,6 +361,13 @@ def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_opti
     return write_text_per_case(cases, path, (".xml",), case_to_asap, overwrite)
 
 
+def asap_object_fields(attributes: dict) -> list[str]:
+    """The fields of an ASAP annotation other formats do not keep: a given ``Name``, extra XML attributes."""
+    name = str(attributes.get("Name") or "")
+    found = ["Name"] if name and not re.fullmatch(r"Annotation \d+", name) else []
+    return found + list(attributes.get("extra") or {})
+
+
 FORMAT = FormatSpec(
     name="asap",
     title="ASAP XML (CAMELYON)",
@@ -361,4 +376,22 @@ FORMAT = FormatSpec(
     write=write,
     extensions=(".xml",),
     priority=30,
+    produces=frozenset({"polygons", "lines", "points"}),
+    extras=("Name",),
+    object_fields=asap_object_fields,
+    family="asap",
+    sized=False,
+    holds={
+        "polygons": exact(),
+        "holed polygons": lossy("each hole becomes a polygon of its own: ASAP has no holes", SPLIT_HOLES),
+        "parts": lossy("each part becomes an annotation of its own: ASAP has no multi-part objects", SPLIT_HOLES),
+        "lines": exact("Measurements"),
+        "points": exact("Dots"),
+        "cells": lossy("become Dots at their centres (the box size is not kept)", CENTRES),
+        "boxes": exact("Rectangles"),
+        "mask": lossy("traced into outlines; each hole becomes a polygon of its own", SPLIT_HOLES),
+        "instances": lossy("traced into outlines; each hole becomes a polygon of its own", SPLIT_HOLES),
+        "slice boxes": refused("an ASAP file holds 2-D annotations of one slide, not boxes on the slices of a volume"),
+    },
+    layers="merged",
 )

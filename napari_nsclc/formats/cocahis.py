@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path, refuse_overwrite
+from ..conversion import exact
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
@@ -83,7 +84,7 @@ def _read_slice(path: str, key: str, index: int, normalise: bool) -> np.ndarray:
 
 
 def _lazy(path: Path, key: str, index: int, shape, dtype, normalise: bool):
-    from .masks import LazyArray
+    from ..imageio import LazyArray
 
     return LazyArray(lambda: _read_slice(str(path), key, index, normalise), lambda: (shape, dtype))
 
@@ -236,4 +237,9 @@ FORMAT = FormatSpec(
     write=write_cocahis,
     extensions=(".hdf5", ".h5"),
     priority=30,
+    produces=frozenset({"mask"}),
+    family="masks",
+    layered=True,
+    holds={"mask": exact("GT/GT1 ... GT/GT_majority_vote, each in its foreground value")},
+    accepts=("cocahis",),
 )

@@ -35,8 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import imageio
 from .._atomic import atomic_write_text, refuse_overwrite
+from ..conversion import PIXELS, exact, lossy, needs_image_size
 from ..model import (
+    CORNER,
     BoxSet,
     Case,
     ClassInfo,
@@ -49,7 +52,10 @@ from ..model import (
     PolygonSet,
     Provenance,
     default_color,
+    from_file,
+    image_size,
     parse_color,
+    to_file,
 )
 from ..registry import FormatSpec
 
@@ -75,9 +81,6 @@ _IMAGE_FOLDERS = ("", "images", "../images", "../../images")
 
 # --------------------------------------------------------------------------- JSON layout
 
-
-#: COCO coordinates start at the top-left corner of pixel (0, 0); the model's at its centre.
-PIXEL_CENTRE = 0.5
 
 def load_json(path: Path) -> tuple[Any, dict]:
     """Parse a JSON file and describe its layout so it can be written back alike.
@@ -206,19 +209,23 @@ class CocoFlavour:
     write_image_extras: Callable[[Case, dict], dict] | None = None
     extra: dict = field(default_factory=dict)
 
-    def bounds(self, bbox: Sequence[float]) -> tuple[float, float, float, float]:
-        """``(ymin, xmin, ymax, xmax)`` of a file ``bbox``."""
+    def file_bounds(self, bbox: Sequence[float]) -> tuple[float, float, float, float]:
+        """``(ymin, xmin, ymax, xmax)`` of a file ``bbox``, in the file's corner coordinates."""
         a, b, c, d = (float(v) for v in bbox)
         if self.bbox_format == "xyxy":
             return (b, a, d, c)
         return (b, a, b + d, a + c)
 
+    def bounds(self, bbox: Sequence[float]) -> tuple[float, float, float, float]:
+        """``(ymin, xmin, ymax, xmax)`` of a file ``bbox``, in model coordinates (pixel centres on integers)."""
+        return tuple(from_file(self.file_bounds(bbox), CORNER).tolist())
+
     def bbox(self, bounds: Sequence[float]) -> list:
-        """A file ``bbox`` from ``(ymin, xmin, ymax, xmax)``."""
-        y0, x0, y1, x1 = (float(v) for v in bounds)
+        """A file ``bbox`` from model ``(ymin, xmin, ymax, xmax)``."""
+        y0, x0, y1, x1 = to_file([float(v) for v in bounds], CORNER).tolist()
         if self.bbox_format == "xyxy":
             return [_number(x0), _number(y0), _number(x1), _number(y1)]
-        return [_number(x0), _number(y0), _number(x1 - x0), _number(y1 - y0)]
+        return [_number(x0), _number(y0), _number(round(x1 - x0, 10)), _number(round(y1 - y0, 10))]
 
 
 PLAIN = CocoFlavour()
@@ -281,8 +288,8 @@ class _Collector:
         self.boxes: dict[str, list] = {}
         self.points: dict[str, list] = {}
         self.polygons: dict[str, list] = {}
-        self.keypoints: list = []
-        self.rle: list = []
+        self.keypoints: dict[str, list] = {}
+        self.rle: dict[str, list] = {}
 
 
 def cases_from_coco(
@@ -358,6 +365,8 @@ def cases_from_coco(
             continue
         class_name = _class_name(category, schema, flavour)
         group = flavour.group_of_category(category) if flavour.group_of_category else None
+        if group is None and isinstance(ann.get("layer"), str):
+            group = ann["layer"]  # written by napari-nsclc for a case of several layers of one kind
         problem = _collect(ann, index, class_name, group, images[ann["image_id"]], flavour, collected[ann["image_id"]])
         if problem:
             warnings.append(f"{label}: {problem}")
@@ -393,17 +402,24 @@ def _finite(values: Sequence[Any]) -> bool:
         return False
 
 
-def _check_bounds(bounds, image: dict) -> str | None:
-    """A problem with box ``bounds`` on ``image``, or None."""
+def _check_bounds(bounds, image: dict) -> tuple[str | None, bool]:
+    """A problem with box ``bounds`` (file coordinates) on ``image``, and whether the box is kept.
+
+    A box with a negative size is skipped. A box reaching past the image's
+    edge is kept, with a warning: MIDOG's 50 px boxes around cells near the
+    border do, and converting them must not lose them.
+    """
     y0, x0, y1, x1 = bounds
-    if min(bounds) < 0:
-        return f"negative coordinates {[_number(v) for v in (x0, y0, x1, y1)]}; skipped"
     if y1 < y0 or x1 < x0:
-        return "box has negative width or height; skipped"
+        return "box has negative width or height; skipped", False
     height, width = image.get("height"), image.get("width")
-    if isinstance(height, (int, float)) and isinstance(width, (int, float)) and (y1 > height or x1 > width):
-        return f"box reaches outside the {width}x{height} image; skipped"
-    return None
+    outside = min(bounds) < 0
+    if isinstance(height, (int, float)) and isinstance(width, (int, float)):
+        outside = outside or y1 > height or x1 > width
+    if outside:
+        size = f"{width}x{height} " if isinstance(width, (int, float)) else ""
+        return f"box {[_number(v) for v in (x0, y0, x1, y1)]} reaches outside the {size}image; kept as written", True
+    return None, True
 
 
 def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> str | None:
@@ -415,7 +431,7 @@ def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> 
     if isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:
             return "RLE segmentation lacks 'counts' or 'size'; skipped"
-        out.rle.append((ann, index, class_name))
+        out.rle.setdefault(group or "RLE masks", []).append((ann, index, class_name))
         made_something = True
     elif isinstance(segmentation, list) and segmentation:
         rings = _polygon_rings(segmentation)
@@ -423,7 +439,7 @@ def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> 
             return "polygon segmentation has NaN, negative or odd-length coordinates; skipped"
         for part, ring in enumerate(rings):
             out.polygons.setdefault(group or "segmentations", []).append(
-                (Polygon(ring), class_name, {**attributes, "part": part})
+                (Polygon(ring), class_name, {**attributes, "part": part, "object": index})
             )
         made_something = True
     if isinstance(keypoints, list) and keypoints:
@@ -432,7 +448,9 @@ def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> 
         for k in range(0, len(keypoints), 3):
             x, y, visibility = keypoints[k : k + 3]
             if visibility:
-                out.keypoints.append(((float(y), float(x)), class_name, {**attributes, "keypoint": k // 3}))
+                out.keypoints.setdefault(group or "keypoints", []).append(
+                    ((float(y), float(x)), class_name, {**attributes, "keypoint": k // 3})
+                )
         made_something = True
     if made_something:
         return None
@@ -443,20 +461,24 @@ def _collect(ann, index, class_name, group, image, flavour, out: _Collector) -> 
         return f"bbox {bbox} has NaN or infinite values; skipped"
     bounds = flavour.bounds(bbox)
     if flavour.points_from_boxes:
+        y0, x0, y1, x1 = flavour.file_bounds(bbox)
+        problem, keep = _check_bounds((y0, x0, y1, x1), image)
+        if not keep:
+            return problem
+        # a cell's box may reach past the border (MIDOG's 50 px boxes); a cell whose centre is off the image is not on it
+        outside, _ = _check_bounds(((y0 + y1) / 2, (x0 + x1) / 2, (y0 + y1) / 2, (x0 + x1) / 2), image)
+        if outside:
+            return outside.replace("box", "cell centre", 1).replace("reaches", "lies").replace("kept as written", "skipped")
         y0, x0, y1, x1 = bounds
-        centre = ((y0 + y1) / 2, (x0 + x1) / 2)
-        problem = _check_bounds((centre[0], centre[1], centre[0], centre[1]), image)
-        if problem:
-            return problem.replace("box reaches", "cell centre lies")
         out.points.setdefault(group or flavour.points_name, []).append(
-            (centre, class_name, {**attributes, "box_size": (y1 - y0, x1 - x0)})
+            (((y0 + y1) / 2, (x0 + x1) / 2), class_name, {**attributes, "box_size": (y1 - y0, x1 - x0)})
         )
         return None
-    problem = _check_bounds(bounds, image)
-    if problem:
+    problem, keep = _check_bounds(flavour.file_bounds(bbox), image)
+    if not keep:
         return problem
     out.boxes.setdefault(group or "boxes", []).append((bounds, class_name, attributes))
-    return None
+    return problem
 
 
 def _polygon_rings(segmentation: list) -> list[np.ndarray] | None:
@@ -468,7 +490,7 @@ def _polygon_rings(segmentation: list) -> list[np.ndarray] | None:
         if (xy < 0).any():
             return None
         # COCO's origin is the corner of pixel (0, 0), the model's its centre
-        rings.append(xy[:, ::-1] - PIXEL_CENTRE)
+        rings.append(from_file(xy[:, ::-1], CORNER))
     return rings
 
 
@@ -500,17 +522,17 @@ def _make_case(image: dict, found: _Collector, path: Path, flavour, schema, docu
     for name, items in found.points.items():
         coords, classes, attrs = zip(*items, strict=True)
         case.points.append(PointSet(name, np.array(coords), classes, schema, list(attrs)))
-    if found.keypoints:
-        coords, classes, attrs = zip(*found.keypoints, strict=True)
-        case.points.append(PointSet("keypoints", np.array(coords), classes, schema, list(attrs)))
-    if found.rle:
-        case.masks.append(_rle_mask(found.rle, shape, schema, case))
+    for name, items in found.keypoints.items():
+        coords, classes, attrs = zip(*items, strict=True)
+        case.points.append(PointSet(name, np.array(coords), classes, schema, list(attrs)))
+    for name, items in found.rle.items():
+        case.masks.append(_rle_mask(name, items, shape, schema, case))
     if flavour.read_image_extras is not None:
         flavour.read_image_extras(case, image)
     return case
 
 
-def _rle_mask(items, shape, schema: ClassSchema, case: Case) -> LabelMask:
+def _rle_mask(name: str, items, shape, schema: ClassSchema, case: Case) -> LabelMask:
     """One instance mask from the image's RLE annotations (later ones drawn on top)."""
     from .. import rle
 
@@ -535,7 +557,7 @@ def _rle_mask(items, shape, schema: ClassSchema, case: Case) -> LabelMask:
         "coco_annotations": [(index, ann) for ann, index, _ in items],
         "digest": _digest(labels),
     }
-    return LabelMask("RLE masks", labels, schema, kind="instance", instance_classes=instance_classes, attributes=attributes)
+    return LabelMask(name, labels, schema, kind="instance", instance_classes=instance_classes, attributes=attributes)
 
 
 def _digest(array) -> str:
@@ -557,67 +579,28 @@ def find_image(json_path: Path, file_name: str) -> Path | None:
     return None
 
 
-def _deferred_image(path: str):
-    """A one-chunk dask array that reads ``path`` only when computed; RGB(A) as RGB."""
-    import dask
-    import dask.array as da
-
-    if Path(path).suffix.lower() in (".tif", ".tiff", ".svs"):
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            shape, dtype = tuple(tif.series[0].shape), tif.series[0].dtype
-        read = dask.delayed(tifffile.imread)(path)
-    else:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            width, height = image.size
-            channels = 3 if image.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr") else 0
-            dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I": np.int32, "F": np.float32}.get(image.mode, np.uint8)
-        shape = (height, width, channels) if channels else (height, width)
-
-        def load():
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB") if channels else image)
-
-        read = dask.delayed(load)()
-    array = da.from_delayed(read, shape=shape, dtype=dtype)
-    return array[..., :3] if array.ndim == 3 and array.shape[-1] == 4 else array
-
-
 def load_image(case: Case, lazy: bool = False) -> None:
-    """Attach the pixels of ``case.image.path`` (RGBA shown as RGB).
+    """Attach the pixels of ``case.image.path``, read by :mod:`napari_nsclc.imageio` (RGBA shown as RGB).
 
-    TIFFs are read through tifffile's zarr store, so only the tiles on screen
-    are decoded; with ``lazy`` every image becomes a deferred dask array.
+    TIFFs are read through tifffile's zarr store (:func:`~napari_nsclc.imageio.read_tiled`),
+    so only the tiles on screen are decoded; with ``lazy`` every image becomes a
+    one-chunk dask array (:func:`~napari_nsclc.imageio.deferred_image`) that napari
+    decodes when it draws. A dropped alpha channel is recorded as
+    ``provenance.details["image_alpha_dropped"]``.
     """
     path = case.image.path
     if not path:
         return
-    suffix = Path(path).suffix.lower()
     if lazy:
-        data = _deferred_image(path)
-    elif suffix in (".tif", ".tiff", ".svs"):
-        import tifffile
-        import zarr
-
-        store = tifffile.imread(path, aszarr=True)
-        array = zarr.open(store, mode="r")
-        if hasattr(array, "shape"):
-            data = array
-        else:  # a pyramid group: finest level first
-            data = [array[key] for key in sorted(array.array_keys(), key=int)]
+        found = imageio.header(path)
+        data, alpha = imageio.deferred_image(path, found), found.alpha
+    elif Path(path).suffix.lower() in imageio.TIFF_SUFFIXES:
+        data, info = imageio.read_tiled(path)
+        alpha = info["alpha_dropped"]
     else:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            if image.mode in ("RGBA", "LA", "P", "PA", "I;16", "CMYK"):
-                image = image.convert("RGB") if image.mode != "I;16" else image
-            data = np.asarray(image)
-    first = data[0] if isinstance(data, list) else data
-    if first.ndim == 3 and first.shape[-1] == 4:
-        data = [d[..., :3] for d in data] if isinstance(data, list) else data[..., :3]
+        data, info = imageio.read_pixels(path)
+        alpha = info["alpha_dropped"]
+    if alpha:
         case.provenance.details["image_alpha_dropped"] = True
     first = data[0] if isinstance(data, list) else data
     case.image.data = data
@@ -694,6 +677,10 @@ class _Record:
         self.changed = source is None
         #: written in another dialect than it was read (MIDOG xyxy -> COCO xywh)
         self.converted = False
+        #: the layer the object came from, written as "layer" when a case has several of one kind
+        self.layer: str | None = None
+        #: ``(H, W)`` of the image, for objects that must go out as RLE
+        self.shape: tuple[int, int] | None = None
 
 
 def _unchanged_box(source: dict, bounds, flavour) -> bool:
@@ -704,27 +691,42 @@ def _unchanged_box(source: dict, bounds, flavour) -> bool:
 
 
 def _records_from_case(case: Case, flavour: CocoFlavour, options: dict, records: dict, counter: list) -> None:
-    def record_for(attrs: dict) -> _Record:
+    from ..conversion import tagged_layers
+
+    # several layers of one kind in one image (NSCLC-NAT's two masks) are told apart by a "layer" field
+    tagged = tagged_layers(case) if flavour.group_of_category is None else set()
+    shape = image_size(case)
+
+    def record_for(attrs: dict, set_number: int = 0) -> _Record:
         source = attrs.get("coco")
         if source is not None and "coco_index" in attrs:
             key = ("source", attrs["coco_index"])
             if key not in records:
                 records[key] = _Record(source, (0, attrs["coco_index"], 0))
             return records[key]
+        if "object" in attrs:  # the parts of one object read from another format (a GeoJSON MultiPolygon)
+            key = ("object", set_number, attrs["object"])
+            if key not in records:
+                counter[0] += 1
+                records[key] = _Record(None, (1, counter[0], 0))
+            return records[key]
         counter[0] += 1
         key = ("new", counter[0])
         records[key] = _Record(None, (1, counter[0], 0))
         return records[key]
 
-    for objects in case.polygons:
+    for set_number, objects in enumerate(case.polygons):
         summaries = _summarise(objects.polygons)
         for i, (polygon, class_name, attrs) in enumerate(
             zip(objects.polygons, objects.classes, objects.attributes, strict=True)
         ):
-            record = record_for(attrs)
+            if polygon.kind == "path":
+                continue  # COCO has no open lines; the conversion plan says they are not written
+            record = record_for(attrs, set_number)
             record.parts.append((int(attrs.get("part", len(record.parts))), polygon))
-            record.summary = summaries.get(i) if record.source is None else None
+            record.summary = summaries.get(i) if record.source is None and "object" not in attrs else None
             record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+            record.layer, record.shape = (objects.name if objects.name in tagged else None), shape
     for objects in case.boxes:
         if objects.attributes and objects.attributes[0].get("image_extra"):
             continue
@@ -732,26 +734,28 @@ def _records_from_case(case: Case, flavour: CocoFlavour, options: dict, records:
             record = record_for(attrs)
             record.box = tuple(float(v) for v in bounds)
             record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+            record.layer = objects.name if objects.name in tagged else None
     default_size = _default_box_size(case, options)
     for objects in case.points:
         sizes = [tuple(a["box_size"]) for a in objects.attributes if "box_size" in a]
         set_size = Counter(sizes).most_common(1)[0][0] if sizes else default_size
-        # points added to a layer of keypoints are keypoints too
-        as_keypoints = options.get("points_as") == "keypoints" or any("keypoint" in a for a in objects.attributes)
+        # points with no box of their own are keypoints, unless boxes are asked for (points_as="box")
+        as_keypoints = options.get("points_as", "keypoints") == "keypoints" and not sizes
         for coords, class_name, attrs in zip(objects.coords, objects.classes, objects.attributes, strict=True):
             record = record_for(attrs)
             record.class_name, record.group = str(class_name), _group_of(objects, flavour)
+            record.layer = objects.name if objects.name in tagged else None
             yx = tuple(float(v) for v in coords[-2:])
             if "keypoint" in attrs or (record.source is None and as_keypoints):
                 record.keypoints.append((int(attrs.get("keypoint", len(record.keypoints))), np.array(yx)))
             else:
                 size = tuple(attrs.get("box_size", set_size))
                 record.point = (yx, size)
-    set_names = {objects.name for objects in case.annotation_sets()}
-    for mask in case.masks:
-        if mask.attributes.get("duplicate_of") in set_names:
-            continue  # a mask drawn from objects already written (NuCLS masks of the CSV nuclei)
-        _mask_records(mask, records, counter)
+    from ..conversion import mask_kind, written_masks
+
+    for mask in written_masks(case):
+        if mask_kind(mask) in ("mask", "instances"):  # a slide's mask pyramid is not traced here (see the plan)
+            _mask_records(mask, records, counter, mask.name if mask.name in tagged else None)
 
 
 def _group_of(objects, flavour: CocoFlavour) -> str | None:
@@ -765,7 +769,7 @@ def _default_box_size(case: Case, options: dict) -> tuple[float, float]:
     return (float(size), float(size)) if np.isscalar(size) else tuple(float(v) for v in size)
 
 
-def _mask_records(mask: LabelMask, records: dict, counter: list) -> None:
+def _mask_records(mask: LabelMask, records: dict, counter: list, layer: str | None = None) -> None:
     from .. import rle
 
     data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
@@ -786,9 +790,10 @@ def _mask_records(mask: LabelMask, records: dict, counter: list) -> None:
             record = _Record(None, (1, counter[0], 0))
             record.segmentation = annotation["segmentation"]
             x, y, w, h = annotation["bbox"]
-            record.box = (y, x, y + h, x + w)
+            record.box = tuple(from_file((y, x, y + h, x + w), CORNER).tolist())
             record.area = annotation["area"]
             record.class_name = annotation["category_name"]
+            record.layer = layer
             records[("new", counter[0])] = record
         return
     for instance_id, class_name in instances:
@@ -810,8 +815,9 @@ def _mask_records(mask: LabelMask, records: dict, counter: list) -> None:
         record.rle = encoded
         record.area = float(binary.sum())
         ys, xs = np.nonzero(binary)
-        record.box = (float(ys.min()), float(xs.min()), float(ys.max() + 1), float(xs.max() + 1))
+        record.box = (ys.min() - 0.5, xs.min() - 0.5, ys.max() + 0.5, xs.max() + 0.5)  # model: pixel edges
         record.class_name = class_name
+        record.layer = layer
 
 
 def _uncompressed_counts(binary: np.ndarray) -> list[int]:
@@ -848,6 +854,8 @@ def _finish(record: _Record, image_id, categories: _CategoryIndex, flavour: Coco
     else:
         out["category_id"] = category_id
     _write_geometry(out, record, flavour)
+    if record.layer is not None and not isinstance(out.get("layer"), str):
+        out["layer"] = record.layer
     return out
 
 
@@ -889,13 +897,13 @@ def _summarise(polygons: Sequence[Polygon]) -> dict[int, tuple]:
     lengths = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     yx = np.concatenate(rings).astype(float, copy=False)
-    low = (np.minimum.reduceat(yx, starts, axis=0) + PIXEL_CENTRE).tolist()
-    high = (np.maximum.reduceat(yx, starts, axis=0) + PIXEL_CENTRE).tolist()
+    low = np.minimum.reduceat(yx, starts, axis=0).tolist()
+    high = np.maximum.reduceat(yx, starts, axis=0).tolist()
     following = np.arange(1, len(yx) + 1)
     following[starts + lengths - 1] = starts
     y, x = yx[:, 0], yx[:, 1]
     areas = (0.5 * np.abs(np.add.reduceat(x * y[following] - x[following] * y, starts))).round(6).tolist()
-    xy = yx[:, ::-1].ravel() + PIXEL_CENTRE
+    xy = to_file(yx[:, ::-1].ravel(), CORNER)
     if (xy == np.round(xy)).all():
         flat = xy.astype(np.int64).tolist()
     else:
@@ -921,16 +929,23 @@ def _write_geometry(out: dict, record: _Record, flavour: CocoFlavour) -> None:
         out.setdefault("iscrowd", 0)
     elif record.parts:
         parts = [p for _, p in sorted(record.parts, key=lambda p: p[0])]
-        rings = []
-        for polygon in parts:
-            rings.append(polygon.exterior)
-            rings.extend(polygon.holes)
-        out["segmentation"] = [_numbers(ring[:, ::-1] + PIXEL_CENTRE) for ring in rings]
         allyx = parts[0].exterior if len(parts) == 1 else np.concatenate([p.exterior for p in parts])
-        low, high = (allyx.min(axis=0) + PIXEL_CENTRE).tolist(), (allyx.max(axis=0) + PIXEL_CENTRE).tolist()
+        low, high = allyx.min(axis=0).tolist(), allyx.max(axis=0).tolist()
         out["bbox"] = flavour.bbox((low[-2], low[-1], high[-2], high[-1]))
-        area = sum(_ring_area(p.exterior) - sum(_ring_area(h) for h in p.holes) for p in parts)
-        out["area"] = _number(round(area, 6))
+        if any(p.holes for p in parts) and record.shape is not None:
+            # pycocotools unions the rings of one annotation, which would fill the holes: RLE keeps them
+            from .. import rle
+            from ..geometry import rasterize_polygons
+
+            binary = np.zeros(record.shape, np.uint8)
+            for polygon in parts:
+                binary |= rasterize_polygons([polygon], record.shape)
+            out["segmentation"] = rle.encode(binary)
+            out["area"] = int(binary.sum())
+        else:
+            out["segmentation"] = [_numbers(to_file(p.exterior[:, ::-1], CORNER)) for p in parts]
+            area = sum(_ring_area(p.exterior) - sum(_ring_area(h) for h in p.holes) for p in parts)
+            out["area"] = _number(round(area, 6))
         out.setdefault("iscrowd", 0)
     elif record.rle is not None:
         out["segmentation"] = record.rle
@@ -948,9 +963,11 @@ def _write_geometry(out: dict, record: _Record, flavour: CocoFlavour) -> None:
         out["keypoints"] = flat
         out["num_keypoints"] = sum(1 for k in range(count) if flat[3 * k + 2])
         if "bbox" not in out:
+            # the pixels the keypoints lie on (keypoints are pixel indices, boxes pixel edges)
             ys = [y for _, (y, _x) in record.keypoints]
             xs = [x for _, (_y, x) in record.keypoints]
-            out["bbox"] = flavour.bbox((min(ys), min(xs), max(ys), max(xs)))
+            out["bbox"] = flavour.bbox((min(ys) - 0.5, min(xs) - 0.5, max(ys) + 0.5, max(xs) + 0.5))
+            out.setdefault("area", _number(round((max(ys) - min(ys) + 1) * (max(xs) - min(xs) + 1), 10)))
     elif record.point is not None:
         (cy, cx), (h, w) = record.point
         out["bbox"] = flavour.bbox((cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2))
@@ -970,17 +987,90 @@ def _needs_coco_fields(record: _Record, flavour: CocoFlavour) -> bool:
     return flavour.bbox_format == "xywh" and (record.source is None or record.converted)
 
 
-def _image_record(case: Case, image_id: Any, flavour: CocoFlavour) -> dict:
+def _image_record(case: Case, image_id: Any, flavour: CocoFlavour, image_root: Path | None) -> dict:
+    """The case's ``images`` entry: the source's record, or a new one with ``file_name``, ``width`` and ``height``."""
     record = case.document.get("coco_image")
     if record is None:
-        shape = case.image.shape or ()
-        name = Path(case.image.path).name if case.image.path else f"{case.name}.png"
-        record = {"id": image_id, "file_name": name}
-        if len(shape) >= 2:
-            record.update(width=int(shape[-1]), height=int(shape[-2]))
+        record = {"id": image_id, "file_name": _file_name(case, image_root)}
+        size = image_size(case)
+        if size is not None:
+            record.update(width=size[1], height=size[0])
+        record.update(case.document.get("coco_image_extra") or {})
     if flavour.write_image_extras is not None:
         record = flavour.write_image_extras(case, record)
     return record
+
+
+def _image_file(case: Case) -> Path | None:
+    """The file holding the case's pixels, when it is one image file (not a container such as HDF5)."""
+    path = case.image.path
+    if not path or "hdf5_index" in case.image.metadata or Path(path).suffix.lower() in (".h5", ".hdf5", ".hdf"):
+        return None
+    return Path(path)
+
+
+def _file_name(case: Case, image_root: Path | None) -> str:
+    """``file_name`` of a new image record: the image's path below ``image_root``, else a name that says where."""
+    path = _image_file(case)
+    if path is not None:
+        if image_root is not None:
+            try:
+                return path.resolve().relative_to(image_root).as_posix()
+            except ValueError:
+                pass
+        return path.name
+    if case.image.path and "hdf5_index" in case.image.metadata:
+        return f"{Path(case.image.path).name}/{case.image.metadata['hdf5_index']}"
+    return case.name  # no image file is known: the case's name, not an invented file
+
+
+def _image_root(cases: Sequence[Case]) -> Path | None:
+    """The folder every image file lies below, so ``file_name`` tells images of one name apart (OCELOT's cell/ and tissue/)."""
+    import os
+
+    folders = [str(path.resolve().parent) for case in cases if (path := _image_file(case)) is not None]
+    if not folders:
+        return None
+    try:
+        return Path(os.path.commonpath(folders))
+    except ValueError:  # paths on different drives
+        return None
+
+
+def _slice_cases(case: Case) -> list[Case]:
+    """A volume's annotated slices as 2-D cases, one COCO image each, named by the slice file.
+
+    Each keeps the slice's SOPInstanceUID and z index as extra fields of its
+    image record; a 2-D case is returned as it is.
+    """
+    from dataclasses import replace
+
+    sliced = [boxes for boxes in case.boxes if boxes.planes is not None]
+    if not sliced:
+        return [case]
+    metadata = case.image.metadata
+    files, uids = metadata.get("files") or [], metadata.get("sop_instance_uids") or []
+    height, width = (case.image.shape or (0, 0, 0))[-2:]
+    planes = sorted({int(z) for boxes in sliced for z in boxes.planes.tolist()})
+    pieces = []
+    for z in planes:
+        extra: dict[str, Any] = {"z": z}
+        if z < len(uids):
+            extra["sop_instance_uid"] = uids[z]
+        boxes = []
+        for box_set in sliced:
+            chosen = np.flatnonzero(box_set.planes == z)
+            if chosen.size:
+                boxes.append(BoxSet(box_set.name, box_set.bounds[chosen], box_set.classes[chosen], box_set.schema,
+                                    [box_set.attributes[i] for i in chosen]))
+        image = ImageRef(path=files[z] if z < len(files) else None, shape=(height, width),
+                         pixel_size=tuple(case.image.pixel_size[-2:]), unit=case.image.unit,
+                         name=f"{case.name} z{z}")
+        document = {k: v for k, v in case.document.items() if k != "coco_image"}
+        document["coco_image_extra"] = extra
+        pieces.append(replace(case, name=f"{case.name} z{z}", image=image, masks=[], points=[], polygons=[],
+                              boxes=boxes, document=document))
+    return pieces
 
 
 def _max_annotation_id(cases: Sequence[Case]) -> int:
@@ -999,6 +1089,8 @@ def coco_from_cases(cases: Sequence[Case], flavour: CocoFlavour = PLAIN, **optio
     ids. Points become boxes of their source's size centred on them, or
     keypoints when ``points_as="keypoints"``.
     """
+    cases = [piece for case in cases for piece in _slice_cases(case)]
+    image_root = _image_root(cases)
     source_doc = next((c.document for c in cases if c.document.get("coco_key_order")), {})
     top = dict(source_doc.get("coco") or {})
     order = source_doc.get("coco_key_order") or ["info", "licenses", "images", "annotations", "categories"]
@@ -1014,7 +1106,7 @@ def coco_from_cases(cases: Sequence[Case], flavour: CocoFlavour = PLAIN, **optio
         else:
             next_image_id += 1
             image_id = next_image_id
-        images.append(_image_record(case, image_id, flavour))
+        images.append(_image_record(case, image_id, flavour, image_root))
         records: dict = {}
         counter = [0]
         _records_from_case(case, flavour, options, records, counter)
@@ -1096,6 +1188,18 @@ def sniff_coco(path: Path) -> bool:
     return head.lstrip().startswith("{") and ('"images"' in head or '"annotations"' in head)
 
 
+#: Annotation keys every COCO-like writer rebuilds; any other key is a field only COCO keeps.
+_STANDARD_KEYS = frozenset(
+    {"image_id", "category_id", "bbox", "area", "iscrowd", "segmentation", "keypoints", "num_keypoints", "layer"}
+)
+
+
+def coco_object_fields(attributes: dict) -> list[str]:
+    """The fields of an object's source annotation that other formats do not keep (``id`` ...)."""
+    source = attributes.get("coco")
+    return [key for key in source if key not in _STANDARD_KEYS] if isinstance(source, dict) else []
+
+
 FORMAT = FormatSpec(
     name="coco",
     title="COCO JSON",
@@ -1104,4 +1208,22 @@ FORMAT = FormatSpec(
     write=write_coco,
     extensions=(".json",),
     priority=10,
+    produces=frozenset({"boxes", "polygons", "parts", "instances", "points"}),
+    extras=("id", "other annotation fields"),
+    object_fields=coco_object_fields,
+    family="coco",
+    holds={
+        "mask": exact("traced into outlines, RLE where a region has holes (pycocotools decodes the same pixels)"),
+        "instances": exact("RLE, one annotation per object"),
+        "polygons": exact(),
+        "holed polygons": lossy("become RLE masks: a COCO polygon cannot have holes", PIXELS),
+        "parts": exact("one annotation of several polygons"),
+        "boxes": exact(),
+        "slice boxes": exact("one COCO image per annotated slice"),
+        "cells": exact("boxes of the cell's size"),
+        "points": exact("one-keypoint annotations"),
+        "region": exact("kept as the image's annotated_xyxy"),
+    },
+    layers="tagged",
+    check=needs_image_size("COCO"),
 )

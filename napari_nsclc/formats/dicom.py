@@ -48,6 +48,7 @@ __all__ = [
     "contrast_limits",
     "default_window",
     "find_series",
+    "group_series",
     "read_dicom",
     "read_series",
     "scan_files",
@@ -753,6 +754,8 @@ def series_to_case(series: SeriesInfo, *, lazy: bool | None = None, pet_units: s
         metadata["window_preset"] = preset
         metadata["contrast_limits"] = contrast_limits(preset)
     metadata["colormap"] = "inferno" if series.modality == "PT" else "gray"
+    if series.modality == "PT":
+        metadata["blending"] = "additive"  # PET over its CT: the CT stays visible beneath
     image = ImageRef(
         path=str(series.folder or first.path.parent),
         shape=tuple(int(n) for n in data.shape),
@@ -821,6 +824,70 @@ def read_series(series: Sequence[SeriesInfo], warnings: Sequence[str], source: P
     return cases
 
 
+_PLANES = ("sagittal", "coronal", "axial")  # by the patient axis (x, y, z) closest to the slice normal
+
+
+def _plane_of(case: Case) -> str:
+    orientation = np.asarray(case.image.metadata.get("orientation") or (1.0, 0, 0, 0, 1, 0), dtype=float)
+    return _PLANES[int(np.argmax(np.abs(slice_normal(orientation))))]
+
+
+def _date_label(date: str) -> str:
+    return f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 and date.isdigit() else date
+
+
+def _scene_names(cases: Sequence[Case]) -> list[str]:
+    """Distinct layer names for the series of one scene: ``"CT 2 B70f"``, ``"CT 3 B40f"``.
+
+    Modality, series number and the words of the series description that the
+    other series of the scene lack (all words when none is left); then the
+    study date, then the end of the series UID, for names still alike.
+    """
+    words = [str(c.image.metadata.get("series_description") or "").split() for c in cases]
+    shared = set(words[0]).intersection(*words[1:])
+    names = []
+    for case, own in zip(cases, words, strict=True):
+        meta = case.image.metadata
+        parts = [meta.get("modality"), meta.get("series_number"), *([w for w in own if w not in shared] or own)]
+        names.append(" ".join(str(p) for p in parts if p) or "series")
+    for suffix in (lambda c: _date_label(str(c.image.metadata.get("study_date") or "")),
+                   lambda c: str(c.image.metadata.get("series_uid") or "")[-8:]):
+        alike = {n for n in names if names.count(n) > 1}
+        names = [f"{n} {suffix(c)}".strip() if n in alike else n for n, c in zip(names, cases, strict=True)]
+    return names
+
+
+def group_series(cases: Sequence[Case]) -> list[Case]:
+    """Let the series of one patient open together, each with a layer name of its own.
+
+    Every case of a patient whose slices lie in the same plane (axial, coronal
+    or sagittal, from the slice normal) gets the same :attr:`Case.group`, so
+    opening a study or patient folder shows all its series in one world (mm);
+    a localizer or a reformat in another plane is a scene of its own. When a
+    scene holds several series, each image is renamed by
+    :func:`_scene_names` (``"CT 2 B70f"``), and if they lie in more than one
+    frame of reference (two studies, say) its first case warns that they may
+    not line up. A lone series keeps its name. Returns ``cases``.
+    """
+    scenes: dict[str, list[Case]] = {}
+    for case in cases:
+        patient = str(case.image.metadata.get("patient_id") or "") or "(no patient ID)"
+        plane = _plane_of(case)
+        case.group = f"{patient} {plane}" if plane != "axial" else patient
+        scenes.setdefault(case.group, []).append(case)
+    for members in scenes.values():
+        if len(members) < 2:
+            continue
+        for case, name in zip(members, _scene_names(members), strict=True):
+            case.image.name = name
+        frames = {c.image.metadata.get("frame_of_reference") for c in members} - {None, ""}
+        if len(frames) > 1:
+            members[0].provenance.warnings.append(
+                f"{members[0].group}: its {len(members)} series open together but lie in {len(frames)} frames of "
+                "reference (different studies or scanners), so they may not line up")
+    return list(cases)
+
+
 def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "suv",
                progress: Callable[[int, int], None] | None = None) -> list[Case]:
     """Read every DICOM image series under ``path``.
@@ -844,7 +911,8 @@ def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "
     list of Case
         One per series, images ``(z, y, x)`` in HU (CT) or SUVbw/Bq/ml (PET).
         Skipped files and geometry problems are in each case's
-        ``provenance.warnings``.
+        ``provenance.warnings``. The series of one patient share a
+        ``group`` and open together (see :func:`group_series`).
     """
     path = Path(path)
     if path.is_file():
@@ -853,9 +921,9 @@ def read_dicom(path: str | Path, *, lazy: bool | None = None, pet_units: str = "
         if not chosen:
             single, single_warnings = find_series(path)
             raise NsclcFormatError(path, "is not a DICOM image" + (f" ({single_warnings[0]})" if single_warnings else ""))
-        return read_series(chosen, [], path, lazy=lazy, pet_units=pet_units)
+        return group_series(read_series(chosen, [], path, lazy=lazy, pet_units=pet_units))
     series, warnings = find_series(path, progress)
-    return read_series(series, warnings, path, lazy=lazy, pet_units=pet_units)
+    return group_series(read_series(series, warnings, path, lazy=lazy, pet_units=pet_units))
 
 
 def sniff(path: Path) -> bool:

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_per_case
+from ..conversion import CENTRES, exact, lossy, refused
 from ..model import (
+    CORNER,
     Case,
     ClassInfo,
     ClassSchema,
@@ -39,7 +41,9 @@ from ..model import (
     PolygonSet,
     Provenance,
     default_color,
+    from_file,
     parse_color,
+    to_file,
 )
 from ..registry import FormatSpec
 
@@ -101,7 +105,7 @@ def _ring(coordinates, label: str) -> np.ndarray:
         raise ValueError(f"{label}: has non-finite coordinates")
     if np.array_equal(ring[0], ring[-1]):
         ring = ring[:-1]
-    return ring[:, [1, 0]]
+    return from_file(ring[:, [1, 0]], CORNER)
 
 
 def _polygon(rings, label: str) -> Polygon:
@@ -162,12 +166,12 @@ def read(path: Path) -> list[Case]:
                 line = np.asarray(coordinates, dtype=float)
                 if line.ndim != 2 or len(line) < 2 or not np.isfinite(line).all():
                     raise ValueError(f"{label}: a LineString needs at least 2 finite [x, y] positions")
-                parts = [Polygon(line[:, [1, 0]], kind="path")]
+                parts = [Polygon(from_file(line[:, [1, 0]], CORNER), kind="path")]
             elif kind in ("Point", "MultiPoint"):
                 positions = np.asarray([coordinates] if kind == "Point" else coordinates, dtype=float)
                 if positions.ndim != 2 or positions.shape[1] < 2 or not np.isfinite(positions).all():
                     raise ValueError(f"{label}: {kind} coordinates are not finite [x, y] positions")
-                for part, (x, y) in enumerate(positions[:, :2]):
+                for part, (x, y) in enumerate(from_file(positions[:, :2], CORNER)):
                     points.append((y, x))
                     point_classes.append(class_name)
                     point_attributes.append({**base, "geojson_part": part})
@@ -182,7 +186,7 @@ def read(path: Path) -> list[Case]:
         for part, polygon in enumerate(parts):
             polygons.append(polygon)
             polygon_classes.append(class_name)
-            polygon_attributes.append({**base, "geojson_part": part})
+            polygon_attributes.append({**base, "geojson_part": part, "object": index})
         colours.setdefault(class_name, colour)
     if features and not polygons and not points:
         raise NsclcFormatError(path, "no usable feature: " + "; ".join(w.split(": ", 1)[1] for w in warnings))
@@ -198,10 +202,23 @@ def read(path: Path) -> list[Case]:
                               details={"features": len(features)}, warnings=warnings),
         document={"geojson": layout},
     )
-    case.polygons.append(PolygonSet(POLYGON_SET_NAME, polygons, polygon_classes, schema, polygon_attributes))
-    if points:
-        case.points.append(PointSet(POINT_SET_NAME, np.array(points), point_classes, schema, point_attributes))
+    for name, members in _by_layer(polygon_attributes, POLYGON_SET_NAME):
+        case.polygons.append(PolygonSet(name, [polygons[i] for i in members], [polygon_classes[i] for i in members],
+                                        schema, [polygon_attributes[i] for i in members]))
+    for name, members in _by_layer(point_attributes, POINT_SET_NAME) if points else []:
+        case.points.append(PointSet(name, np.array([points[i] for i in members]),
+                                    [point_classes[i] for i in members], schema, [point_attributes[i] for i in members]))
     return [case]
+
+
+def _by_layer(attributes: list[dict], default: str) -> list[tuple[str, list[int]]]:
+    """Indices of the objects per layer: a feature's ``properties.layer`` (written for a case of several
+    layers of one kind), else ``default``. With no objects, one empty default layer."""
+    groups: dict[str, list[int]] = {}
+    for i, attrs in enumerate(attributes):
+        layer = ((attrs.get("geojson_feature") or {}).get("properties") or {}).get("layer")
+        groups.setdefault(layer if isinstance(layer, str) and layer else default, []).append(i)
+    return list(groups.items()) or [(default, [])]
 
 
 # --------------------------------------------------------------------------- writing
@@ -213,7 +230,7 @@ def _number(value: float):
 
 
 def _closed_ring(vertices_yx: np.ndarray) -> list[list]:
-    xy = np.asarray(vertices_yx, dtype=float)[:, -2:][:, ::-1]
+    xy = to_file(np.asarray(vertices_yx, dtype=float)[:, -2:][:, ::-1], CORNER)
     ring = [[_number(x), _number(y)] for x, y in xy]
     if ring and ring[0] != ring[-1]:
         ring.append(list(ring[0]))
@@ -255,10 +272,18 @@ def _feature(base: dict, class_name: str, schema: ClassSchema, geometry: dict) -
 
 
 def case_to_features(case: Case) -> list[dict]:
-    """GeoJSON features for every polygon and point set of ``case``, in source order."""
+    """GeoJSON features for every object of ``case`` (see :func:`vector_sets`), in source order.
+
+    When the case has several layers of one kind (NSCLC-NAT's two masks),
+    each feature says its layer in ``properties.layer``.
+    """
+    from ..conversion import tagged_layers, vector_sets
+
+    polygon_sets, point_sets = vector_sets(case)
+    tagged = tagged_layers(case)
     groups: dict[Any, dict[str, Any]] = {}
     sequence = 0
-    for polygon_set in case.polygons:
+    for polygon_set in polygon_sets:
         for polygon, class_name, attributes in zip(
             polygon_set.polygons, polygon_set.classes, polygon_set.attributes, strict=True
         ):
@@ -268,12 +293,15 @@ def case_to_features(case: Case) -> list[dict]:
                 key = ("multipolygon", attributes["geojson_index"], class_name)
             else:
                 key = ("single", sequence)
+            if source_type != "MultiPolygon" and "object" in attributes:
+                key = ("object", id(polygon_set), attributes["object"])  # parts of one object: a MultiPolygon
             entry = groups.setdefault(key, {"order": attributes.get("geojson_index", 10**9 + sequence),
                                             "attributes": attributes, "class": class_name,
-                                            "schema": polygon_set.schema, "parts": []})
+                                            "schema": polygon_set.schema, "parts": [],
+                                            "layer": polygon_set.name if polygon_set.name in tagged else None})
             entry["parts"].append(polygon)
             sequence += 1
-    for point_set in case.points:
+    for point_set in point_sets:
         for coords, class_name, attributes in zip(
             point_set.coords, point_set.classes, point_set.attributes, strict=True
         ):
@@ -284,25 +312,36 @@ def case_to_features(case: Case) -> list[dict]:
                 key = ("single", sequence)
             entry = groups.setdefault(key, {"order": attributes.get("geojson_index", 10**9 + sequence),
                                             "attributes": attributes, "class": class_name,
-                                            "schema": point_set.schema, "points": []})
+                                            "schema": point_set.schema, "points": [],
+                                            "layer": point_set.name if point_set.name in tagged else None})
             entry.setdefault("points", []).append(coords)
             sequence += 1
     features = []
     for key, entry in sorted(groups.items(), key=lambda item: item[1]["order"]):
         if "parts" in entry:
             parts = entry["parts"]
-            if key[0] == "multipolygon":
+            if entry["attributes"].get("traced"):
+                # GeoJSON readers (shapely, QuPath) expect OGC-valid rings: split outlines at pinch corners
+                from ..geometry import valid_parts
+
+                parts = [part for polygon in parts for part in valid_parts(polygon)]
+                if len(parts) > 1:
+                    key = ("object", key)
+            if key[0] in ("multipolygon", "object") and len(parts) > 1 or key[0] == "multipolygon":
                 geometry = {"type": "MultiPolygon", "coordinates": [_polygon_rings(p) for p in parts]}
             elif parts[0].kind == "path":
-                xy = np.asarray(parts[0].exterior)[:, -2:][:, ::-1]
+                xy = to_file(np.asarray(parts[0].exterior)[:, -2:][:, ::-1], CORNER)
                 geometry = {"type": "LineString", "coordinates": [[_number(x), _number(y)] for x, y in xy]}
             else:
                 geometry = {"type": "Polygon", "coordinates": _polygon_rings(parts[0])}
         else:
-            positions = [[_number(c[-1]), _number(c[-2])] for c in entry["points"]]
+            positions = [[_number(x), _number(y)] for y, x in to_file(np.asarray(entry["points"])[:, -2:], CORNER)]
             geometry = ({"type": "MultiPoint", "coordinates": positions} if key[0] == "multipoint"
                         else {"type": "Point", "coordinates": positions[0]})
-        features.append(_feature(entry["attributes"], entry["class"], entry["schema"], geometry))
+        feature = _feature(entry["attributes"], entry["class"], entry["schema"], geometry)
+        if entry["layer"] is not None:
+            feature["properties"] = {**feature["properties"], "layer": entry["layer"]}
+        features.append(feature)
     return features
 
 
@@ -329,6 +368,17 @@ def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_opti
     return write_text_per_case(cases, path, (".geojson", ".json"), case_to_geojson, overwrite)
 
 
+def geojson_object_fields(attributes: dict) -> list[str]:
+    """The fields of a feature that other formats do not keep: its ``id`` and extra ``properties``."""
+    feature = attributes.get("geojson_feature") or {}
+    properties = feature.get("properties") or {}
+    found = ["id"] if "id" in feature else []
+    found += [f"properties.{key}" for key in properties if key not in ("classification", "objectType", "layer")]
+    if properties.get("objectType", "annotation") != "annotation":
+        found.append("properties.objectType")
+    return found
+
+
 FORMAT = FormatSpec(
     name="geojson",
     title="QuPath GeoJSON",
@@ -337,4 +387,22 @@ FORMAT = FormatSpec(
     write=write,
     extensions=(".geojson",),
     priority=30,
+    produces=frozenset({"polygons", "holed polygons", "parts", "lines", "points"}),
+    extras=("id", "properties"),
+    object_fields=geojson_object_fields,
+    family="geojson",
+    sized=False,
+    holds={
+        "polygons": exact(),
+        "holed polygons": exact(),
+        "parts": exact("MultiPolygons"),
+        "lines": exact("LineStrings"),
+        "points": exact(),
+        "cells": lossy("become Points at their centres (the box size is not kept)", CENTRES),
+        "boxes": exact("rectangular Polygons"),
+        "mask": exact("traced into Polygons with holes, one per region"),
+        "instances": exact("traced into one Polygon per object"),
+        "slice boxes": refused("a GeoJSON file holds 2-D geometry of one image, not boxes on the slices of a volume"),
+    },
+    layers="tagged",
 )

@@ -29,7 +29,20 @@ from typing import Any
 import numpy as np
 
 from .._atomic import write_text_per_case
-from ..model import Case, ClassInfo, ClassSchema, NsclcFormatError, Polygon, PolygonSet, Provenance, default_color
+from ..conversion import SPLIT_HOLES, exact, lossy, refused
+from ..model import (
+    CORNER,
+    Case,
+    ClassInfo,
+    ClassSchema,
+    NsclcFormatError,
+    Polygon,
+    PolygonSet,
+    Provenance,
+    default_color,
+    from_file,
+    to_file,
+)
 from ..registry import FormatSpec
 from ._xmlsafe import element_text, format_number, parse_xml, quote_attribute, xml_head
 
@@ -75,7 +88,7 @@ def _vertices(region, label: str) -> np.ndarray:
         rows.append((y, x))
     if not rows:
         raise ValueError(f"{label}: has no vertices")
-    return np.array(rows, dtype=float)
+    return from_file(np.array(rows, dtype=float), CORNER)
 
 
 def _ellipse(corners: np.ndarray, n: int = 64) -> np.ndarray:
@@ -161,11 +174,27 @@ def _attributes_xml(pairs: dict) -> str:
     return " ".join(f'{key}="{quote_attribute(value)}"' for key, value in pairs.items())
 
 
+def _region_lines(region: dict, region_attributes: list[str], ring: np.ndarray, kind: str) -> list[str]:
+    """The XML lines of one Region: its attributes, child Attributes and vertices (file coordinates)."""
+    lines = [f"\t\t\t<Region {_attributes_xml(region)}>"]
+    lines += ["\t\t\t\t<Attributes>", *[f"\t\t\t\t\t{t}" for t in region_attributes], "\t\t\t\t</Attributes>"] \
+        if region_attributes else ["\t\t\t\t<Attributes/>"]
+    vertices = ring[:, -2:]
+    if kind == "ellipse" and region.get("Type") == "2":
+        vertices = np.array([vertices.min(0), vertices.max(0)])
+    lines.append("\t\t\t\t<Vertices>")
+    lines += [f'\t\t\t\t\t<Vertex X="{format_number(x)}" Y="{format_number(y)}" Z="0"/>'
+              for y, x in to_file(vertices, CORNER)]
+    return [*lines, "\t\t\t\t</Vertices>", "\t\t\t</Region>"]
+
+
 def case_to_imagescope(case: Case) -> str:
     """ImageScope XML text: one Annotation per source annotation (or per class), one Region per polygon."""
+    from ..conversion import vector_sets
+
     stored = case.document.get("imagescope", {})
     annotations: dict[Any, dict] = {}
-    for polygon_set in case.polygons:
+    for polygon_set in vector_sets(case)[0]:
         for polygon, class_name, attributes in zip(
             polygon_set.polygons, polygon_set.classes, polygon_set.attributes, strict=True
         ):
@@ -193,20 +222,13 @@ def case_to_imagescope(case: Case) -> str:
         if document.get("region_headers"):
             lines.append(f"\t\t\t{document['region_headers']}")
         for polygon, class_name, attributes in entry["regions"]:
-            new_region = {"Id": str(next_id), "Type": _TYPE_OF_KIND.get(polygon.kind, "0")}
-            region = dict(attributes.get("region") or new_region)
-            region["Text"] = class_name
-            next_id += 1
-            lines.append(f"\t\t\t<Region {_attributes_xml(region)}>")
-            region_attributes = attributes.get("region_attributes") or []
-            lines += ["\t\t\t\t<Attributes>", *[f"\t\t\t\t\t{t}" for t in region_attributes], "\t\t\t\t</Attributes>"] \
-                if region_attributes else ["\t\t\t\t<Attributes/>"]
-            vertices = polygon.exterior[:, -2:]
-            if polygon.kind == "ellipse" and region.get("Type") == "2":
-                vertices = np.array([vertices.min(0), vertices.max(0)])
-            lines.append("\t\t\t\t<Vertices>")
-            lines += [f'\t\t\t\t\t<Vertex X="{format_number(x)}" Y="{format_number(y)}" Z="0"/>' for y, x in vertices]
-            lines += ["\t\t\t\t</Vertices>", "\t\t\t</Region>"]
+            # ImageScope regions have no holes: each hole is written as a region of its own, after its outline
+            rings = [(polygon.exterior, polygon.kind, attributes), *((hole, "polygon", {}) for hole in polygon.holes)]
+            for ring, kind, ring_attributes in rings:
+                region = dict(ring_attributes.get("region") or {"Id": str(next_id), "Type": _TYPE_OF_KIND.get(kind, "0")})
+                region["Text"] = class_name
+                next_id += 1
+                lines += _region_lines(region, ring_attributes.get("region_attributes") or [], ring, kind)
         lines += ["\t\t</Regions>", "\t\t<Plots/>", "\t</Annotation>"]
     lines.append("</Annotations>")
     return "\n".join(lines) + "\n"
@@ -217,6 +239,13 @@ def write(cases: Sequence[Case], path: Path, *, overwrite: bool = False, **_opti
     return write_text_per_case(cases, path, (".xml",), case_to_imagescope, overwrite)
 
 
+def imagescope_object_fields(attributes: dict) -> list[str]:
+    """Region attributes other formats do not keep (``Zoom``, ``Length`` ... and child Attributes)."""
+    region = attributes.get("region") or {}
+    found = [key for key in region if key not in ("Id", "Type", "Text")]
+    return found + (["Attributes"] if attributes.get("region_attributes") else [])
+
+
 FORMAT = FormatSpec(
     name="imagescope",
     title="Aperio ImageScope XML",
@@ -225,4 +254,20 @@ FORMAT = FormatSpec(
     write=write,
     extensions=(".xml",),
     priority=25,
+    produces=frozenset({"polygons", "lines"}),
+    extras=("Region attributes",),
+    object_fields=imagescope_object_fields,
+    family="imagescope",
+    sized=False,
+    holds={
+        "polygons": exact(),
+        "holed polygons": lossy("each hole becomes a region of its own: ImageScope regions have no holes", SPLIT_HOLES),
+        "parts": lossy("each part becomes a region of its own", SPLIT_HOLES),
+        "lines": exact("rulers"),
+        "boxes": exact("rectangles"),
+        "mask": lossy("traced into outlines; each hole becomes a region of its own", SPLIT_HOLES),
+        "instances": lossy("traced into outlines; each hole becomes a region of its own", SPLIT_HOLES),
+        "slice boxes": refused("an ImageScope file holds 2-D regions of one slide, not boxes on the slices of a volume"),
+    },
+    layers="merged",
 )

@@ -11,8 +11,9 @@ How a mask was encoded travels in :attr:`LabelMask.attributes` (``encoding``,
 writes a corrected mask back exactly as the original was written: a palette
 PNG stays a palette PNG with the same palette, a 0/255 mask stays 0/255.
 
-Pillow's decompression-bomb limit stays on: an image over
-``PIL.Image.MAX_IMAGE_PIXELS`` is refused with a message naming the file.
+Pixels are decoded by :mod:`napari_nsclc.imageio`, the one image reader
+(Pillow's decompression-bomb limit stays on there: an image over
+``PIL.Image.MAX_IMAGE_PIXELS`` is refused with a message naming the file).
 
 Also here: :func:`read_image_mask_pair` (any image plus its mask),
 :func:`load_case` (turn a lazily read case into arrays and check its masks)
@@ -23,7 +24,6 @@ and the writers: single-channel PNG/TIFF, and VOC palette PNG +
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import imageio
 from .._atomic import atomic_path, atomic_write_text, refuse_overwrite
+from ..conversion import PIXELS, exact, lossy, needs_image_size
+from ..imageio import LazyArray
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance, default_color
 from ..registry import FormatSpec
 
@@ -42,11 +45,8 @@ __all__ = [
     "check_mask",
     "describe_encoding",
     "fit_nearest",
-    "LazyArray",
-    "lazy_image",
     "lazy_mask",
     "load_case",
-    "read_image",
     "read_image_mask_folders",
     "read_image_mask_pair",
     "read_labelmap",
@@ -88,78 +88,8 @@ GENERIC_SCHEMA = ClassSchema("mask", (), background=0)
 # --------------------------------------------------------------------------- reading pixels
 
 
-def _open_pil(path: Path):
-    """Open with Pillow, the decompression-bomb limit on and escalated to an error."""
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(path)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise NsclcFormatError(
-            path, f"refused: larger than Pillow's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS} pixels) ({error})"
-        ) from error
-    except FileNotFoundError as error:
-        raise NsclcFormatError(path, "no such file") from error
-    except OSError as error:
-        raise NsclcFormatError(path, f"not an image Pillow can read ({error})") from error
-
-
-def _load_pil(image, path: Path) -> np.ndarray:
-    try:
-        image.load()
-    except OSError as error:  # "image file is truncated", broken chunks
-        raise NsclcFormatError(path, f"the image data is damaged or truncated ({error})") from error
-    return np.array(image)  # a writable copy: layers are painted on
-
-
-def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
-    """Shape, dtype and mode of an image file without decoding its pixels."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            return tuple(page.shape), np.dtype(page.dtype), "tiff"
-    with _open_pil(path) as image:
-        width, height = image.size
-        mode = image.mode
-    channels = {"RGB": 3, "RGBA": 4, "LA": 2, "P": 0, "PA": 2}.get(mode, 0)
-    dtype = {"I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I": np.int32, "F": np.float32}.get(
-        mode, np.uint8
-    )
-    shape = (height, width, channels) if channels else (height, width)
-    return shape, np.dtype(dtype), mode
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Pixels of an image file: ``(H, W)`` grey or ``(H, W, 3|4)`` colour.
-
-    Raises
-    ------
-    NsclcFormatError
-        Naming the file, for a missing, unreadable, truncated or too large image.
-    """
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            return tifffile.imread(path)
-        except Exception as error:  # noqa: BLE001 - tifffile raises several types
-            raise NsclcFormatError(path, f"not a TIFF tifffile can read ({error})") from error
-    image = _open_pil(path)
-    with image:
-        if image.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
-            _load_pil(image, path)
-            image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
-        return _load_pil(image, path)
-
-
 def read_mask_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Raw mask pixels and how they are encoded.
+    """Raw mask pixels and how they are encoded: ``imageio.read_pixels(path, as_mask=True)``.
 
     Returns
     -------
@@ -168,42 +98,9 @@ def read_mask_file(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
         ``(H, W, 3|4)`` for colour masks. Integer dtypes are kept.
     info : dict
         ``{"mode": str, "encoding": "grey"|"palette"|"rgb"|"bilevel",
-        "palette": [[r, g, b], ...] (palette masks), "dtype": str}``.
+        "palette": [[r, g, b], ...] (palette masks), "dtype": str, "format": str}``.
     """
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        values = read_image(path)
-        encoding = "rgb" if values.ndim == 3 else "grey"
-        return values, {"mode": "tiff", "encoding": encoding, "dtype": str(values.dtype), "format": "tiff"}
-    image = _open_pil(path)
-    with image:
-        mode = image.mode
-        info: dict[str, Any] = {"mode": mode, "format": (image.format or path.suffix.lstrip(".")).lower()}
-        if mode in ("P", "PA"):
-            values = _load_pil(image, path)
-            if values.ndim == 3:
-                values = values[..., 0]
-            raw = image.getpalette() or []
-            info["palette"] = [raw[i : i + 3] for i in range(0, len(raw), 3)]
-            info["encoding"] = "palette"
-        elif mode == "1":
-            values = _load_pil(image, path).astype(np.uint8)
-            info["encoding"] = "bilevel"
-        elif mode in ("L", "I;16", "I;16B", "I;16L", "I"):
-            values = _load_pil(image, path)
-            info["encoding"] = "grey"
-        elif mode == "LA":
-            values = _load_pil(image, path)[..., 0]
-            info["encoding"] = "grey"
-        elif mode in ("RGB", "RGBA"):
-            values = _load_pil(image, path)
-            info["encoding"] = "rgb"
-        else:
-            raise NsclcFormatError(path, f"mask has image mode {mode!r}; expected grey, palette or RGB")
-    if values.dtype == np.int32 and values.size and values.min() >= 0 and values.max() <= 65535:
-        values = values.astype(np.uint16)  # Pillow opens some 16-bit PNGs as 32-bit "I"
-    info["dtype"] = str(values.dtype)
-    return values, info
+    return imageio.read_pixels(path, as_mask=True)
 
 
 def colors_to_codes(
@@ -378,93 +275,45 @@ def fit_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # --------------------------------------------------------------------------- lazy reading
 
 
-class LazyArray:
-    """An array decoded from a file each time its pixels are asked for.
+def remap_values(values: np.ndarray, pairs: Sequence[Sequence[int]]) -> np.ndarray:
+    """``values`` with each ``(from, to)`` of ``pairs`` replaced; other values stay as they are."""
+    values = np.asarray(values)
+    out = values.copy()
+    for old, new in pairs:
+        out[values == old] = new
+    return out
 
-    Listing a dataset of thousands of cases must not decode thousands of
-    images; this stands in for the pixels until :func:`load_case` (or any
-    ``np.asarray``) needs them. ``shape`` and ``dtype`` come from the file
-    header, read on first use. Nothing is cached, so iterating over a whole
-    dataset (``napari-nsclc convert``) keeps one case in memory at a time.
 
-    Parameters
-    ----------
-    load : callable
-        ``load() -> ndarray``; raises :class:`NsclcFormatError` for bad files.
-    probe : callable
-        ``probe() -> (shape, dtype)`` without decoding pixels.
+def lazy_mask(
+    path: str | Path,
+    colors: Mapping[tuple[int, int, int], int] | None = None,
+    foreground: int | None = None,
+) -> LazyArray:
+    """A mask file's codes, decoded only when needed (see :func:`read_mask` and :class:`LazyArray`).
+
+    With ``foreground``, a binary mask whose one non-zero value is another
+    (255 in a 0/255 mask, a palette index) reads as ``foreground``; the
+    ``(file value, code)`` pair goes to ``info["value_map"]``, and
+    :func:`write_mask_like` writes the file value back.
     """
-
-    def __init__(self, load, probe):
-        self._load = load
-        self._probe = probe
-        self._meta: tuple[tuple[int, ...], np.dtype] | None = None
-        #: What decoding found (mask encoding, palette ...), once decoded.
-        self.info: dict[str, Any] = {}
-
-    def _header(self) -> tuple[tuple[int, ...], np.dtype]:
-        if self._meta is None:
-            shape, dtype = self._probe()
-            self._meta = (tuple(int(s) for s in shape), np.dtype(dtype))
-        return self._meta
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._header()[0]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._header()[1]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype=None, copy=None):
-        pixels = self._load()
-        return pixels if dtype is None else pixels.astype(dtype)
-
-    def __getitem__(self, key):
-        return self._load()[key]
-
-    def __repr__(self) -> str:
-        return f"LazyArray(shape={self._meta[0] if self._meta else '?'})"
-
-
-def lazy_image(path: str | Path) -> LazyArray:
-    """An image file's pixels, read only when needed (see :class:`LazyArray`)."""
     path = Path(path)
 
     def probe():
-        shape, dtype, mode = _header(path)
-        if mode in ("P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
-            shape = (*shape[:2], 4 if mode == "PA" else 3)
-        return shape, dtype
-
-    return LazyArray(lambda: read_image(path), probe)
-
-
-def lazy_mask(path: str | Path, colors: Mapping[tuple[int, int, int], int] | None = None) -> LazyArray:
-    """A mask file's codes, decoded only when needed (see :func:`read_mask` and :class:`LazyArray`)."""
-    path = Path(path)
-
-    def probe():
-        shape, dtype, mode = _header(path)
-        if mode in ("RGB", "RGBA", "P", "PA", "1", "LA") or len(shape) == 3:
-            return shape[:2], np.dtype(np.uint8)
-        return shape, dtype
+        found = imageio.header(path, as_mask=True)
+        if found.mode in ("RGB", "RGBA", "P", "PA", "1", "LA") or len(found.shape) == 3:
+            return found.shape[:2], np.dtype(np.uint8)
+        return found.shape, found.dtype
 
     lazy = LazyArray(None, probe)
 
     def load():
         codes, info = read_mask(path, colors=colors)
+        if foreground is not None:
+            present = np.unique(codes)
+            present = present[present != 0]
+            if present.size == 1 and int(present[0]) != foreground:
+                info["value_map"] = [[int(present[0]), foreground]]
+                codes = remap_values(codes, info["value_map"])
         lazy.info = info
         return codes
 
@@ -489,7 +338,7 @@ def _decoded_attributes(mask: LabelMask) -> dict[str, Any]:
     attributes = mask.attributes
     if isinstance(mask.data, LazyArray) and mask.data.info:
         # What the file really holds replaces what the folder's first file suggested.
-        keys = ("mode", "encoding", "palette", "dtype", "described")
+        keys = ("mode", "encoding", "palette", "dtype", "described", "value_map")
         found = {k: v for k, v in mask.data.info.items() if k in keys}
         attributes = {**{k: v for k, v in attributes.items() if k != "lazy_header"}, **found}
     return attributes
@@ -606,7 +455,7 @@ def read_image_mask_pair(
     warnings_: list[str] = []
     image = ImageRef(path=str(image_path) if have_image else None, name=image_path.stem if image_path else "image")
     if have_image:
-        pixels = read_image(image_path)
+        pixels, _ = imageio.read_pixels(image_path)
         image.data, image.shape, image.rgb = pixels, tuple(pixels.shape[:2]), pixels.ndim == 3
     elif image_path is not None:
         warnings_.append(f"{image_path.name}: image not found; showing the mask alone")
@@ -684,12 +533,15 @@ def read_image_mask_folders(images: str | Path, masks: str | Path, schema: Class
 def _read_masks(path: Path) -> list[Case]:
     """The registry reader: a mask file (with the image named like it, if any), or a folder of masks."""
     path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    # a labelmap.txt beside the masks (written with them) names their classes
+    schema = read_labelmap(folder / "labelmap.txt") if (folder / "labelmap.txt").is_file() else None
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith("."))
         if not files:
             raise NsclcFormatError(path, "folder holds no mask files (.png, .tif, .tiff)")
-        return [read_image_mask_pair(None, f) for f in files]
-    return [read_image_mask_pair(image_for_mask(path), path)]
+        return [read_image_mask_pair(None, f, schema) for f in files]
+    return [read_image_mask_pair(image_for_mask(path), path, schema)]
 
 
 def _sniff_masks(path: Path) -> bool:
@@ -698,12 +550,12 @@ def _sniff_masks(path: Path) -> bool:
     if not path.is_file() or path.suffix.lower() not in MASK_SUFFIXES:
         return False
     try:
-        shape, dtype, mode = _header(path)
+        found = imageio.header(path, as_mask=True)
     except NsclcFormatError:
         return False
-    if mode == "tiff":
-        return len(shape) == 2 and np.dtype(dtype).kind in "iu"
-    return mode in ("L", "P", "1", "I;16", "I;16B", "I;16L", "I")
+    if found.mode == "tiff":
+        return len(found.shape) == 2 and np.dtype(found.dtype).kind in "iu"
+    return found.mode in ("L", "P", "1", "I;16", "I;16B", "I;16L", "I")
 
 
 # --------------------------------------------------------------------------- writing
@@ -792,6 +644,8 @@ def write_mask_like(
 
     target = Path(target)
     values = np.asarray(values)
+    if attributes.get("value_map"):
+        values = remap_values(values, [(code, file_value) for file_value, code in attributes["value_map"]])
     encoding = attributes.get("encoding", "grey")
     if encoding == "rgb" and attributes.get("colors") and target.suffix.lower() == ".png":
         lookup = np.zeros((int(max(c[3] for c in attributes["colors"])) + 1, 3), np.uint8)
@@ -823,7 +677,10 @@ def read_labelmap(path: str | Path) -> ClassSchema:
     except OSError as error:
         raise NsclcFormatError(path, f"cannot be read ({error})") from error
     code = 0
+    marked_void = False
     for number, line in enumerate(lines, start=1):
+        if line.strip().lower() == VOID_MARK:
+            marked_void = True
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split(":")
@@ -832,7 +689,8 @@ def read_labelmap(path: str | Path) -> ClassSchema:
             rgb = [int(v) for v in parts[1].split(",")] if len(parts) > 1 and parts[1].strip() else None
         except ValueError as error:
             raise NsclcFormatError(path, f"line {number}: colour {parts[1]!r} is not r,g,b") from error
-        if name.lower() in ("void", "ignore"):
+        if name.lower() in ("void", "ignore") or marked_void:
+            marked_void = False
             classes.append(ClassInfo(255, name, (*(rgb or VOC_PALETTE[255]), 128)))
             continue
         color = tuple(rgb) if rgb else VOC_PALETTE[code]
@@ -843,28 +701,54 @@ def read_labelmap(path: str | Path) -> ClassSchema:
     return ClassSchema(path.parent.name or "labelmap", tuple(classes), background=0)
 
 
-def write_labelmap(schema: ClassSchema, target: str | Path, overwrite: bool = False) -> Path:
-    """Write a CVAT/VOC ``labelmap.txt``; class lines in code order, void last."""
-    target = Path(target)
-    refuse_overwrite(target, overwrite)
+#: The comment that marks the next labelmap line as value 255 (VOC's void) when its name is not "void".
+VOID_MARK = "# value 255"
+
+
+def labelmap_text(schema: ClassSchema) -> str:
+    """A CVAT/VOC ``labelmap.txt`` for ``schema``: one line per value 0..N-1, then the class at 255.
+
+    A line's position is its value, so codes the schema skips get an
+    ``unused <code>`` line; a class at 255 not named void follows a
+    :data:`VOID_MARK` comment, so that :func:`read_labelmap` gives it 255.
+
+    Raises
+    ------
+    ValueError
+        For codes above 254 other than 255, which a labelmap cannot list.
+    """
     by_code = {info.code: info for info in schema.classes}
-    lines = ["# label:color_rgb:parts:actions"]
     background = schema.background if schema.background is not None else 0
-    regular = [c for c in sorted(by_code) if c != 255]
-    if regular and regular != list(range(len(regular))) and background not in by_code:
-        regular = [background, *regular]
-    expected = list(range(len(regular)))
-    if regular != expected:
-        raise NsclcFormatError(target, f"labelmap.txt needs codes 0..N-1 in order; this schema has {regular}")
-    for code in regular:
+    regular = [c for c in by_code if c != 255]
+    if any(c < 0 or c > 254 for c in regular):
+        raise ValueError(f"labelmap.txt lists values 0..254 and 255; this schema has {sorted(regular)}")
+    lines = ["# label:color_rgb:parts:actions"]
+    for code in range(max([*regular, background]) + 1):
         info = by_code.get(code)
-        name = info.name if info else "background"
-        rgb = tuple(round(c * 255) for c in info.color[:3]) if info and info.code != background else (0, 0, 0)
+        if info is None:
+            name = "background" if code == background else f"unused {code}"
+        else:
+            name = info.name
+        rgb = tuple(round(c * 255) for c in info.color[:3]) if info and code != background else (0, 0, 0)
         lines.append(f"{name}:{rgb[0]},{rgb[1]},{rgb[2]}::")
     if 255 in by_code:
-        rgb = tuple(round(c * 255) for c in by_code[255].color[:3])
-        lines.append(f"{by_code[255].name}:{rgb[0]},{rgb[1]},{rgb[2]}::")
-    return atomic_write_text(target, "\n".join(lines) + "\n")
+        void = by_code[255]
+        rgb = tuple(round(c * 255) for c in void.color[:3])
+        if void.name.lower() not in ("void", "ignore"):
+            lines.append(VOID_MARK)
+        lines.append(f"{void.name}:{rgb[0]},{rgb[1]},{rgb[2]}::")
+    return "\n".join(lines) + "\n"
+
+
+def write_labelmap(schema: ClassSchema, target: str | Path, overwrite: bool = False) -> Path:
+    """Write :func:`labelmap_text` of ``schema`` to ``target`` (a ``labelmap.txt``)."""
+    target = Path(target)
+    refuse_overwrite(target, overwrite)
+    try:
+        text = labelmap_text(schema)
+    except ValueError as error:
+        raise NsclcFormatError(target, str(error)) from error
+    return atomic_write_text(target, text)
 
 
 def palette_for(schema: ClassSchema) -> list[tuple[int, int, int]]:
@@ -877,77 +761,72 @@ def palette_for(schema: ClassSchema) -> list[tuple[int, int, int]]:
 
 
 def class_mask_from_objects(case: Case) -> LabelMask | None:
-    """A semantic mask of the case's polygons and instance masks, for cases that have no class mask.
+    """The case's polygons and instance masks drawn into one class mask, or ``None`` when it has none.
 
     This is how COCO polygons and RLE, NuCLS contours or GeoJSON regions
     become a label mask: each object's pixels take its class code, later
-    objects on top. Returns ``None`` when the case has a semantic mask
-    already, no objects, or no known image size.
+    objects on top; open lines are not drawn. ``None`` also when the image
+    size is not known.
     """
+    from ..conversion import written_masks
     from ..geometry import rasterize_polygons
+    from ..model import image_size
 
-    if any(mask.kind == "semantic" for mask in case.masks) or case.image.shape is None:
+    instances = [m for m in written_masks(case) if m.kind == "instance" and not m.multiscale]
+    polygons = [s for s in case.polygons if any(p.kind != "path" for p in s.polygons)]
+    shape = image_size(case)
+    if shape is None or not (instances or polygons):
         return None
-    shape = tuple(case.image.shape[-2:]) if len(case.image.shape) >= 2 else None
-    if shape is None or (not case.polygons and not case.masks):
-        return None
-    schemas = [s.schema for s in case.polygons] + [m.schema for m in case.masks]
+    schemas = [s.schema for s in polygons] + [m.schema for m in instances]
     schema = schemas[0]
     for other in schemas[1:]:
         schema = schema.with_classes(c for c in other.classes if c.name not in schema and c.code not in schema.codes)
     codes = {info.name: info.code for info in schema.classes}
     dtype = np.uint16 if max(codes.values(), default=0) > 255 else np.uint8
     labels = np.zeros(shape, dtype)
-    for instance_mask in case.masks:
-        ids = np.asarray(instance_mask.data[0] if instance_mask.multiscale else instance_mask.data)
+    for instance_mask in instances:
+        ids = np.asarray(instance_mask.data)
         for instance_id, class_name in instance_mask.instance_classes.items():
             if class_name in codes:
                 labels[ids == instance_id] = codes[class_name]
-    for objects in case.polygons:
+    for objects in polygons:
         known = [(polygon, codes[str(name)]) for polygon, name in zip(objects.polygons, objects.classes, strict=True)
                  if str(name) in codes and polygon.kind != "path"]  # fmt: skip
         if known:
             drawn = rasterize_polygons([p for p, _ in known], shape, [c for _, c in known], dtype=dtype)
             labels[drawn > 0] = drawn[drawn > 0]
-    return LabelMask("classes", labels, schema)
-
-
-def _mask_targets(cases: Sequence[Case], path: Path, suffix: str) -> list[tuple[LabelMask, Path]]:
-    pairs = [(case, mask) for case in cases for mask in case.masks if mask.kind == "semantic"]
-    pairs += [(case, derived) for case in cases if (derived := class_mask_from_objects(case)) is not None]
-    if not pairs:
-        raise NsclcFormatError(path, "nothing to write: no Labels layer / mask")
-    if len(pairs) == 1 and path.suffix.lower() in (".png", ".tif", ".tiff"):
-        return [(pairs[0][1], path)]
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):
-        # Several masks but one file name: number them after the stem.
-        return [
-            (mask, path.with_name(f"{path.stem}_{_safe(case.name)}_{_safe(mask.name)}{path.suffix}"))
-            for case, mask in pairs
-        ]
-    per_case = {}
-    for case, mask in pairs:
-        per_case.setdefault(case.name, []).append(mask)
-    out = []
-    for case, mask in pairs:
-        stem = _safe(case.name) if len(per_case[case.name]) == 1 else f"{_safe(case.name)}_{_safe(mask.name)}"
-        out.append((mask, path / f"{stem}{suffix}"))
-    return out
+    name = polygons[0].name if polygons else instances[0].name
+    return LabelMask(name, labels, schema, attributes={"drawn": True})
 
 
 def _safe(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text)) or "mask"
 
 
+def masks_to_write(case: Case) -> list[LabelMask]:
+    """The class masks a mask writer writes for ``case``: its own, then its objects drawn into one."""
+    from ..conversion import written_masks
+
+    masks = [m for m in written_masks(case) if m.kind == "semantic" and not m.multiscale and m.data.ndim == 2]
+    drawn = class_mask_from_objects(case)
+    return masks + ([drawn] if drawn is not None else [])
+
+
 def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, palette: bool = False, **_) -> list[Path]:
-    """Registry writer: every mask as a single-channel PNG/TIFF, values exact.
+    """Registry writer: every class mask as a single-channel PNG/TIFF, values exact.
 
     Parameters
     ----------
     cases : sequence of Case
     path : Path
-        A ``.png``/``.tif`` file for one mask, or a folder (one
-        ``<case>.png`` per mask, ``<case>_<mask>.png`` when a case has several).
+        A ``.png``/``.tif`` file for one mask, or a folder. A mask read from
+        a dataset layout goes to the same place in the folder, in the encoding
+        it came in (NSCLC-NAT: ``SegmentationClass/2.png`` and ``Mask/2.png``);
+        when the folder is the dataset's own root, into ``corrections/``
+        there. Other masks become ``<case>.png`` (``<case>_<mask>.png`` when
+        a case has several), with a ``labelmap.txt`` naming their classes.
+        An empty placeholder for a mask the source lacks is written only
+        once someone painted on it.
     overwrite : bool
         Replace existing files.
     palette : bool
@@ -955,24 +834,59 @@ def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, pale
         ``labelmap.txt`` beside them.
     """
     path = Path(path)
-    masks = [mask for case in cases for mask in case.masks]
-    if not palette and path.is_dir() and masks and all(_same_folder(m.attributes.get("root"), path) for m in masks):
-        # The folder the masks were read from: corrections go beside, never over them.
-        return write_corrections(cases, path, overwrite=overwrite)
-    written = []
-    schemas = []
-    for mask, target in _mask_targets(cases, path, ".png"):
-        data = np.asarray(mask.data[0] if mask.multiscale else mask.data)
+    pairs = [(case, mask) for case in cases for mask in masks_to_write(case)]
+    if not pairs:
+        raise NsclcFormatError(path, "nothing to write: no class mask, and no objects to draw into one")
+    one_file = path.suffix.lower() in (".png", ".tif", ".tiff")
+    per_case: dict[str, int] = {}
+    for case, _ in pairs:
+        per_case[case.name] = per_case.get(case.name, 0) + 1
+    written: list[Path] = []
+    labelmaps: dict[Path, ClassSchema] = {}
+    for case, mask in pairs:
+        data = np.asarray(mask.data)
+        relative, root = mask.attributes.get("relative_path"), mask.attributes.get("root")
+        if one_file and len(pairs) == 1:
+            target = path
+        elif one_file:
+            target = path.with_name(f"{path.stem}_{_safe(case.name)}_{_safe(mask.name)}{path.suffix}")
+        elif relative and root and not palette:
+            target = (path / "corrections" if _same_folder(root, path) else path) / relative
+            written.append(write_mask_like(data, target, _decoded_attributes(mask), overwrite=overwrite))
+            continue
+        else:
+            stem = _safe(case.name) if per_case[case.name] == 1 else f"{_safe(case.name)}_{_safe(mask.name)}"
+            target = path / f"{stem}.png"
         if palette:
-            target = target.with_suffix(".png")
-            written.append(write_mask_file(data, target, overwrite, palette=palette_for(mask.schema)))
-            schemas.append((mask.schema, target.parent))
+            written.append(write_mask_file(data, target.with_suffix(".png"), overwrite, palette=palette_for(mask.schema)))
         else:
             written.append(write_mask_file(data, target, overwrite, like_dtype=mask.attributes.get("dtype")))
-    for schema, folder in dict(((id(s), f), (s, f)) for s, f in schemas).values():
-        labelmap = folder / "labelmap.txt"
-        written.append(write_labelmap(_with_background(schema), labelmap, overwrite=overwrite or labelmap in written))
+        if mask.schema.classes:
+            labelmaps.setdefault(target.parent, []).append(mask.schema)
+    for folder, schemas in labelmaps.items():
+        try:
+            text = labelmap_text(_merged_schema(schemas))
+        except ValueError:
+            continue  # 16-bit codes, or one code with two names: the values are written, no labelmap names them
+        written.append(atomic_write_text(folder / "labelmap.txt", text))
     return written
+
+
+def _merged_schema(schemas: Sequence[ClassSchema]) -> ClassSchema:
+    """One schema naming every code of the masks in one folder (NuCLS's nuclei and FOV masks).
+
+    Raises
+    ------
+    ValueError
+        When one code has two names: one labelmap cannot say both.
+    """
+    by_code: dict[int, ClassInfo] = {}
+    for schema in schemas:
+        for info in _with_background(schema).classes:
+            if by_code.setdefault(info.code, info).name != info.name:
+                raise ValueError(f"code {info.code} is {by_code[info.code].name!r} and {info.name!r}")
+    first = schemas[0]
+    return replace(first, classes=tuple(by_code[c] for c in sorted(by_code)), hierarchy={})
 
 
 def _same_folder(a, b) -> bool:
@@ -980,9 +894,22 @@ def _same_folder(a, b) -> bool:
 
 
 def _with_background(schema: ClassSchema) -> ClassSchema:
+    """``schema`` with its background value named, for files that list every value (``labelmap.txt``)."""
     if schema.background is None or schema.background in schema.codes:
         return schema
-    return replace(schema, classes=(ClassInfo(schema.background, "background", (0, 0, 0, 0)), *schema.classes))
+    # OCELOT names its class 1 "background"; value 0 then needs another name
+    name = "background" if "background" not in schema else "unannotated"
+    return replace(schema, classes=(ClassInfo(schema.background, name, (0, 0, 0, 0)), *schema.classes))
+
+
+#: What the mask writer does with each kind: values are class codes, one PNG per mask layer.
+MASK_HOLDS = {
+    "mask": exact("one PNG per mask, values kept, in the source's folder layout"),
+    "instances": lossy("merge into a class mask (object ids are lost)", PIXELS),
+    "polygons": lossy("are drawn into a class mask", PIXELS),
+    "holed polygons": lossy("are drawn into a class mask", PIXELS),
+    "parts": lossy("are drawn into a class mask", PIXELS),
+}
 
 
 FORMAT = FormatSpec(
@@ -993,6 +920,11 @@ FORMAT = FormatSpec(
     write=write_masks,
     extensions=(".png", ".tif", ".tiff"),
     priority=1,
+    produces=frozenset({"mask"}),
+    family="masks",
+    holds=MASK_HOLDS,
+    layers="separate",
+    check=needs_image_size("drawing objects into a mask", only_to_draw=True),
 )
 
 
@@ -1036,9 +968,11 @@ def write_corrections(
         With ``overwrite=True``: write over the original mask files. Both
         flags are needed, so an original is never replaced by accident.
     """
+    from ..conversion import written_masks
+
     written = []
     for case in cases:
-        for mask in case.masks:
+        for mask in written_masks(case):  # a placeholder nobody painted is not a correction
             if mask.kind != "semantic" and "relative_path" not in mask.attributes:
                 continue
             data = np.asarray(mask.data[0] if mask.multiscale else mask.data)

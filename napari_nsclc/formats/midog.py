@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..conversion import exact, needs_image_size
 from ..model import Case, ClassInfo, ClassSchema, NsclcFormatError
 from ..registry import FormatSpec
 from . import coco
@@ -166,5 +167,12 @@ FORMATS = [
         write=write_midog,
         extensions=(".json",),
         priority=60,
+        produces=frozenset({"cells"}),
+        extras=("id",),
+        object_fields=coco.coco_object_fields,
+        family="coco",
+        holds={"cells": exact("boxes [x1, y1, x2, y2] of the cell's size")},
+        accepts=("midog",),
+        check=needs_image_size("COCO"),
     )
 ]

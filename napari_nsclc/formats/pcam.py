@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_path, refuse_overwrite
+from ..conversion import exact
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
@@ -182,4 +183,8 @@ FORMAT = FormatSpec(
     write=write_pcam_labels,
     extensions=(".h5",),
     priority=30,
+    produces=frozenset({"mask stack"}),
+    family="pcam",
+    holds={"mask stack": exact("a y dataset of 0/1 labels")},
+    accepts=("pcam",),
 )

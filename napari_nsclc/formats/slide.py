@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._tifflog import quiet_tifffile, tifffile_reason
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
@@ -120,7 +121,7 @@ def is_slide(path: str | Path) -> bool:
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             first = tif.pages.first
             side = max(first.imagelength, first.imagewidth)
             if tif.is_bigtiff or first.subifds or side >= LARGE_SIDE or (first.is_tiled and side >= TILED_SIDE):
@@ -556,10 +557,17 @@ def open_pyramid(path: str | Path) -> tuple[list, dict[str, Any]]:
     import tifffile
 
     path = Path(path)
+    with quiet_tifffile() as logged:  # tifffile's complaints become this one message, not stray lines
+        return _open_pyramid(path, tifffile, logged)
+
+
+def _open_pyramid(path: Path, tifffile, logged: list[str]) -> tuple[list, dict[str, Any]]:
     try:
         tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, struct.error) as error:
-        raise NsclcFormatError(path, f"is not a readable TIFF (corrupt or truncated): {error}") from error
+        raise NsclcFormatError(
+            path, f"is not a readable TIFF (corrupt or truncated): {tifffile_reason(error, logged)}"
+        ) from error
     try:
         series = _pyramid_series(tif, path)
         for index, level in enumerate(series.levels):
@@ -575,7 +583,7 @@ def open_pyramid(path: str | Path) -> tuple[list, dict[str, Any]]:
         raise
     except Exception as error:
         tif.close()
-        raise NsclcFormatError(path, f"cannot be opened as a slide: {error}") from error
+        raise NsclcFormatError(path, f"cannot be opened as a slide: {tifffile_reason(error, logged)}") from error
 
     keyframe = series.keyframe
     mpp, mpp_source = slide_pixel_size(tif, tif.pages.first)
@@ -730,7 +738,7 @@ def reference_image(annotation_path: str | Path) -> ImageRef:
     try:
         import tifffile
 
-        with tifffile.TiffFile(slide_path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(slide_path) as tif:
             first = tif.pages.first
             mpp, source = slide_pixel_size(tif, first)
             shape = (int(first.imagelength), int(first.imagewidth))
@@ -819,4 +827,6 @@ FORMAT = FormatSpec(
     write=None,
     extensions=(".svs", ".ndpi", ".ome.tif", ".ome.tiff", ".tif", ".tiff", ".scn", ".bif", ".qptiff"),
     priority=20,
+    produces=frozenset({"polygons", "lines", "points", "pyramid mask"}),
+    extras=("fields of the annotation file beside the slide",),
 )

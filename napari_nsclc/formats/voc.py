@@ -26,11 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as DET
 
+from .. import imageio
 from .._atomic import atomic_write_text, refuse_overwrite
-from ..model import BoxSet, Case, ClassSchema, ImageRef, NsclcFormatError, Provenance
+from ..conversion import BOUNDS, exact, lossy, needs_image_size
+from ..model import CORNER, BoxSet, Case, ClassSchema, ImageRef, NsclcFormatError, Provenance, from_file, to_file
 from ..registry import FormatSpec
+from ._xmlsafe import refusal
 
 __all__ = [
     "FORMAT",
@@ -163,8 +167,10 @@ def parse_voc(text: str | bytes, source: str | Path = "<xml>") -> tuple[dict[str
         root = DET.fromstring(text)
     except DET.ParseError as error:
         raise NsclcFormatError(source, f"is not well-formed XML ({error})") from error
-    except Exception as error:  # defusedxml refuses entity tricks with its own exception types
-        raise NsclcFormatError(source, f"was refused by the safe XML parser ({error})") from error
+    except DefusedXmlException as error:  # entity tricks: said in words, not as defusedxml's repr
+        raise NsclcFormatError(source, f"was refused by the safe XML parser: {refusal(error)}") from error
+    except Exception as error:  # noqa: BLE001 - any other parser failure, in words
+        raise NsclcFormatError(source, f"cannot be parsed as XML: {str(error) or type(error).__name__}") from error
     if root.tag != "annotation":
         raise NsclcFormatError(source, f"is not a PASCAL VOC file: its root element is <{root.tag}>, not <annotation>")
 
@@ -219,7 +225,8 @@ def parse_voc(text: str | bytes, source: str | Path = "<xml>") -> tuple[dict[str
         parts = _parts(element)
         if parts:
             attributes["parts"] = parts
-        objects.append(VocObject(class_name, (ymin, xmin, ymax, xmax), attributes))
+        bounds = tuple(from_file((ymin, xmin, ymax, xmax), CORNER).tolist())  # corner coordinates, see model
+        objects.append(VocObject(class_name, bounds, attributes))
     return header, objects, warnings
 
 
@@ -233,33 +240,6 @@ def _find_image(xml_path: Path, header: dict[str, Any]) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def lazy_image(path: Path):
-    """A dask array of an image file, read with Pillow on first access.
-
-    Only the header is read now (for shape and mode); Pillow's
-    decompression-bomb limit stays on.
-    """
-    import dask
-    import dask.array as da
-    from PIL import Image
-
-    with Image.open(path) as image:
-        width, height = image.size
-        mode = image.mode
-    rgb = mode not in ("L", "I", "I;16", "F", "1", "P")
-
-    def load():
-        with Image.open(path) as image:
-            image = image.convert("RGB") if rgb else (image.convert("L") if mode in ("1", "P") else image)
-            return np.asarray(image)
-
-    shape = (height, width, 3) if rgb else (height, width)
-    dtype = np.uint8 if rgb or mode in ("L", "1", "P") else (np.int32 if mode == "I" else np.uint16)
-    if mode == "F":
-        dtype = np.float32
-    return da.from_delayed(dask.delayed(load)(), shape=shape, dtype=dtype), rgb
 
 
 def case_from_voc(path: Path, text: str, schema: ClassSchema | None = None, image_path: Path | None = None) -> Case:
@@ -288,7 +268,8 @@ def case_from_voc(path: Path, text: str, schema: ClassSchema | None = None, imag
     shape = (header["height"], header["width"]) if header["height"] and header["width"] else None
     data, rgb = (None, False)
     if image_path is not None:
-        data, rgb = lazy_image(image_path)
+        found = imageio.header(image_path)  # no pixels decoded until napari draws them
+        data, rgb = imageio.deferred_image(image_path, found), len(found.shape) == 3
         if shape is not None and tuple(data.shape[:2]) != shape:
             warnings.append(
                 f"{path.name}: <size> says {shape[1]}x{shape[0]} but {image_path.name} is "
@@ -353,9 +334,14 @@ def sniff(path: Path) -> bool:
 
 
 def _format_number(value: float, integers: bool) -> str:
-    if integers:
-        return str(int(round(value)))
-    if float(value).is_integer():
+    """A coordinate as VOC text: ``48`` when whole, else with up to two decimals.
+
+    ``integers`` (the source file writes whole numbers) changes nothing for
+    whole values; a box drawn between pixel corners keeps its half pixel
+    (``48.5``) rather than being rounded half a pixel away.
+    """
+    value = float(value)
+    if value.is_integer():
         return str(int(value))
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
@@ -376,7 +362,7 @@ def _source_uses_integers(objects_xml) -> bool:
 def _set_box(element, bounds: Sequence[float], original: dict[str, str], integers: bool) -> None:
     """Write ``bounds`` into ``element``'s bndbox, keeping text that already matches."""
     box = _child(element, "bndbox")
-    ymin, xmin, ymax, xmax = bounds
+    ymin, xmin, ymax, xmax = to_file([float(v) for v in bounds], CORNER).tolist()
     values = {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
     for key in BOX_KEYS:
         child = _child(box, key)
@@ -490,7 +476,7 @@ def render_voc(
         prefix, suffix = "", "\n"
     originals = _object_elements(root)
     integers = _source_uses_integers(originals) if originals else all(
-        float(v).is_integer() for o in objects for v in o.bounds
+        float(v).is_integer() for o in objects for v in to_file([float(b) for b in o.bounds], CORNER)
     )
     usable = [o.attributes["voc_index"] for o in parse_voc(source_text)[1]] if source_text is not None else []
     if source_text is not None and _unchanged(objects, originals, usable):
@@ -570,32 +556,63 @@ def _unchanged(objects: Sequence[VocObject], originals, usable: list[int]) -> bo
             written = [float(_text(box, key)) for key in ("ymin", "xmin", "ymax", "xmax")]
         except (TypeError, ValueError):
             return False
-        if written != [float(v) for v in obj.bounds]:
+        if written != to_file([float(v) for v in obj.bounds], CORNER).tolist():
             return False
     return True
 
 
 def boxes_of_case(case: Case) -> list[tuple[VocObject, int | None]]:
-    """Every box of ``case`` as ``(VocObject, plane)``.
+    """Every object of ``case`` as a VOC box ``(VocObject, plane)``.
 
-    Box sets give their boxes; polygon sets give each polygon's bounding box
-    (a rectangle drawn in napari may come back as a polygon). ``plane`` is the
-    slice index for volumes, else ``None``.
+    Box sets give their boxes; cells stored as boxes (MIDOG, IGNITE) give
+    their box; polygon sets give one bounding box per object, the parts of
+    one object (a COCO annotation of several polygons) together, and the
+    source's own box where it has one (a COCO ``bbox``), never recomputed.
+    An image-level region (IGNITE's ``annotated_xyxy``) is not an object.
+    ``plane`` is the slice index for volumes, else ``None``.
     """
+    from ..conversion import object_keys
+
     out: list[tuple[VocObject, int | None]] = []
     for boxes in case.boxes:
+        if boxes.attributes and boxes.attributes[0].get("image_extra"):
+            continue
         for i in range(len(boxes)):
             plane = None if boxes.planes is None else int(boxes.planes[i])
             out.append((VocObject(str(boxes.classes[i]), tuple(float(v) for v in boxes.bounds[i]),
                                   dict(boxes.attributes[i])), plane))
+    for points in case.points:
+        for (y, x), name, attributes in zip(points.coords[:, -2:], points.classes, points.attributes, strict=True):
+            if "box_size" in attributes:
+                h, w = (float(v) for v in attributes["box_size"])
+                out.append((VocObject(str(name), (y - h / 2, x - w / 2, y + h / 2, x + w / 2), dict(attributes)), None))
     for polygons in case.polygons:
-        for i, polygon in enumerate(polygons.polygons):
-            vertices = polygon.exterior
+        groups: dict[Any, list[int]] = {}
+        for i, key in enumerate(object_keys(polygons)):
+            groups.setdefault(key, []).append(i)
+        for members in groups.values():
+            parts = [polygons.polygons[i] for i in members]
+            vertices = np.concatenate([p.exterior for p in parts])
             ys, xs = vertices[:, -2], vertices[:, -1]
             plane = int(round(vertices[0, 0])) if vertices.shape[1] == 3 else None
-            bounds = (float(ys.min()), float(xs.min()), float(ys.max()), float(xs.max()))
-            out.append((VocObject(str(polygons.classes[i]), bounds, dict(polygons.attributes[i])), plane))
+            attributes = dict(polygons.attributes[members[0]])
+            bounds = _source_bounds(attributes, parts) or (float(ys.min()), float(xs.min()),
+                                                           float(ys.max()), float(xs.max()))
+            out.append((VocObject(str(polygons.classes[members[0]]), bounds, attributes), plane))
     return out
+
+
+def _source_bounds(attributes: dict, parts) -> tuple[float, float, float, float] | None:
+    """The box the source file gave an object (a COCO ``bbox``), if its polygons are still as read."""
+    from . import coco
+
+    source = attributes.get("coco")
+    if not isinstance(source, dict) or not isinstance(source.get("bbox"), list) or len(source["bbox"]) != 4:
+        return None
+    rings = coco._polygon_rings(source.get("segmentation") or []) or []
+    if len(rings) != len(parts) or not all(np.array_equal(p.exterior[:, -2:], r) for p, r in zip(parts, rings, strict=True)):
+        return None
+    return coco.PLAIN.bounds(source["bbox"])
 
 
 def header_for(case: Case, filename: str | None = None) -> dict[str, Any]:
@@ -635,9 +652,12 @@ def write_voc(cases: Sequence[Case], path: str | Path, *, overwrite: bool = Fals
     ----------
     cases : sequence of Case
     path : str or Path
-        A ``.xml`` file (exactly one case), or a folder: then a dataset with
-        ``Annotations/``, ``JPEGImages/`` and ``ImageSets/Main/`` is written
-        (see :func:`napari_nsclc.datasets.voc_detection.write_voc_detection`).
+        A ``.xml`` file (exactly one case), or a folder: then a VOC root with
+        ``Annotations/``, ``JPEGImages/`` and ``ImageSets/Main/`` for the
+        objects (see :func:`napari_nsclc.datasets.voc_detection.write_voc_detection`)
+        and ``SegmentationClass/``, ``SegmentationObject/`` and
+        ``labelmap.txt`` for the masks (see
+        :func:`napari_nsclc.datasets.voc_segmentation.write_voc_segmentation`).
     overwrite : bool
         Replace existing files. A file whose content would not change is left
         untouched either way.
@@ -648,15 +668,18 @@ def write_voc(cases: Sequence[Case], path: str | Path, *, overwrite: bool = Fals
         The files written.
     """
     path = Path(path)
-    if path.suffix.lower() != ".xml" and not any(case.boxes for case in cases) and any(c.masks for c in cases):
-        # label masks and no boxes: VOC's segmentation half, palette PNGs + labelmap.txt
-        from .masks import write_masks
-
-        return write_masks(cases, path / "SegmentationClass", overwrite=overwrite, palette=True)
     if path.suffix.lower() != ".xml":
+        # a VOC root: detection XMLs for the objects, segmentation PNGs for the masks
+        from ..conversion import written_masks
         from ..datasets.voc_detection import write_voc_detection
+        from ..datasets.voc_segmentation import write_voc_segmentation
 
-        return write_voc_detection(cases, path, overwrite=overwrite)
+        with_boxes = [case for case in cases if boxes_of_case(case)]
+        with_masks = [case for case in cases if written_masks(case)]
+        written = write_voc_detection(with_boxes, path, overwrite=overwrite) if with_boxes else []
+        if with_masks:
+            written += write_voc_segmentation(with_masks, path, overwrite=overwrite)
+        return written
     if len(cases) != 1:
         raise NsclcFormatError(path, f"one .xml file holds one image, but {len(cases)} cases were given; "
                                      "give a folder instead")
@@ -678,6 +701,31 @@ def write_text_if_changed(target: Path, text: str, overwrite: bool) -> bool:
     return True
 
 
+#: What the VOC writers do with each kind (a VOC root holds boxes and, beside them, segmentation PNGs).
+VOC_DETECTION_HOLDS = {
+    "boxes": exact(),
+    "cells": exact("boxes of the cell's size"),
+    "slice boxes": exact("one VOC image and file per annotated slice"),
+    "polygons": lossy("become their bounding boxes", BOUNDS),
+    "holed polygons": lossy("become their bounding boxes", BOUNDS),
+    "parts": lossy("become one bounding box each", BOUNDS),
+    "lines": lossy("become their bounding boxes", BOUNDS),
+}
+VOC_HOLDS = {
+    **VOC_DETECTION_HOLDS,
+    "mask": exact("palette PNGs in SegmentationClass/ with labelmap.txt"),
+    "instances": exact("palette PNGs in SegmentationObject/"),
+}
+#: The value a VOC object field has when nobody set it; only other values are worth keeping.
+_DEFAULT_FIELDS = {"pose": "Unspecified", "truncated": "0", "difficult": "0", "occluded": "0"}
+
+
+def voc_object_fields(attributes: dict) -> list[str]:
+    """The VOC fields of an object that hold more than the VOC default (``difficult`` 1 ...)."""
+    found = [key for key, default in _DEFAULT_FIELDS.items() if str(attributes.get(key, default)) != default]
+    return found + [key for key in ("attributes", "parts") if attributes.get(key)]
+
+
 FORMAT = FormatSpec(
     name="voc",
     title="PASCAL VOC XML",
@@ -686,4 +734,11 @@ FORMAT = FormatSpec(
     write=write_voc,
     extensions=(".xml",),
     priority=10,
+    produces=frozenset({"boxes"}),
+    extras=("pose", "truncated", "difficult", "occluded", "attributes"),
+    object_fields=voc_object_fields,
+    family="voc",
+    holds=VOC_HOLDS,
+    layers={"masks": "first", "objects": "merged"},
+    check=needs_image_size("PASCAL VOC"),
 )

@@ -38,8 +38,9 @@ def collector_paused():
 def assign_class(features: pd.DataFrame, indices: Sequence[int], name: str, schema: ClassSchema | None) -> None:
     """Set ``features["class"]`` of rows ``indices`` to ``name``, in place.
 
-    The hierarchy columns ``class_<level>`` that napari-nsclc layers carry
-    (NuCLS main and super classes) follow the new raw class.
+    The hierarchy columns that napari-nsclc layers carry (``schema.level_features``:
+    NuCLS ``raw_classification``, ``main_classification``, ``super_classification``)
+    follow the new raw class.
 
     Parameters
     ----------
@@ -56,9 +57,9 @@ def assign_class(features: pd.DataFrame, indices: Sequence[int], name: str, sche
     if rows.size == 0:
         return
     _set_category(features, "class", rows, name)
-    for level, mapping in (schema.hierarchy.items() if schema is not None else ()):
-        if f"class_{level}" in features:
-            _set_category(features, f"class_{level}", rows, mapping.get(name, name))
+    for level, column in (schema.level_features.items() if schema is not None else ()):
+        if column in features:
+            _set_category(features, column, rows, schema.level(name, level))
 
 
 def _set_category(features: pd.DataFrame, key: str, rows: np.ndarray, value: str) -> None:

@@ -38,8 +38,9 @@ from qtpy.QtWidgets import (
 )
 
 from .. import registry
+from .._reader import scene_indices, scene_layers
 from ..formats.masks import fit_nearest, load_case
-from ..layers import METADATA_KEY, case_to_layers, layer_data_to_case
+from ..layers import METADATA_KEY, layer_data_to_case
 from ..model import Case, NsclcFormatError
 
 #: Legends count pixels with one pass over the mask; larger masks are skipped.
@@ -163,7 +164,7 @@ class CaseNavigator(QWidget):
         self.index = int(dataset.get("index", 0))
         for other in self._case_layers():
             if other._type_string == "labels":
-                self._pristine.setdefault((self.index, other.name), _digest(other.data))
+                self._pristine.setdefault((_case_index(other, self.index), other.name), _digest(other.data))
         self._select_row(self.index)
         self._show_case_info()
 
@@ -199,16 +200,22 @@ class CaseNavigator(QWidget):
         self._step(-1)
 
     def _step(self, delta: int) -> None:
+        """Show the next (``+1``) or previous (``-1``) scene: cases of the shown group are skipped."""
         visible = self.visible_indices()
         if not visible:
             return
         if self.index not in visible:
             target = visible[0] if delta > 0 else visible[-1]
         else:
-            position = visible.index(self.index) + delta
-            if not 0 <= position < len(visible):
+            shown = set(scene_indices(self.cases, self.index))
+            position = visible.index(self.index)
+            ahead = visible[position + 1 :] if delta > 0 else visible[:position][::-1]
+            target = next((i for i in ahead if i not in shown), None)
+            if target is None:
                 return
-            target = visible[position]
+        # a group is entered at its first listed case
+        members = set(scene_indices(self.cases, target))
+        target = next(i for i in visible if i in members)
         self._guarded(self.show_case, target)
 
     def _select_row(self, index: int) -> None:
@@ -231,36 +238,46 @@ class CaseNavigator(QWidget):
             if ((layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}).get("source") == source
         ]
 
-    def current_case(self) -> Case | None:
-        """The case on screen, with the user's edits, as the model sees it."""
-        layers = self._case_layers()
-        if self.index is None or not layers:
+    def current_case(self, index: int | None = None) -> Case | None:
+        """Case ``index`` (default: the selected one) as on screen, with the user's edits, as the model sees it.
+
+        With a group on screen (the series of one patient), only the layers
+        of that case are taken.
+        """
+        index = self.index if index is None else index
+        layers = [layer for layer in self._case_layers() if _case_index(layer, self.index) == index]
+        if index is None or not layers:
             return None
         layer_data = [layer.as_layer_data_tuple() for layer in layers]
-        return layer_data_to_case(layer_data, name=self.cases[self.index].name)
+        return layer_data_to_case(layer_data, name=self.cases[index].name)
+
+    def _remember_edits(self) -> None:
+        """Keep every case on screen, as edited, for export and for coming back to it."""
+        if self.index is None or not self._case_layers():
+            return
+        for i in scene_indices(self.cases, self.index):
+            case = self.current_case(i)
+            if case is not None:
+                case.group = self.cases[i].group
+                self._edited[i] = case
 
     def show_case(self, index: int) -> None:
-        """Replace the current case's layers by case ``index`` (edits are kept for export)."""
+        """Replace the current case's layers by case ``index`` and its group (edits are kept for export)."""
         from napari.layers import Layer
 
         if not self.cases:
             return
         index = int(index) % len(self.cases)
-        if self.index is not None and self._case_layers():
-            self._edited[self.index] = self.current_case()
-        if index in self._edited:
-            case = self._edited[index]
-        else:
-            case = load_case(self.cases[index])
-            self.cases[index] = case
+        self._remember_edits()
+        members = []
+        for i in scene_indices(self.cases, index):
+            if i in self._edited:
+                members.append((i, self._edited[i]))
+            else:
+                self.cases[i] = load_case(self.cases[i])
+                members.append((i, self.cases[i]))
         self.index = index
-        new_layers = case_to_layers(case)
-        for _data, kwargs, _layer_type in new_layers:
-            kwargs.setdefault("metadata", {}).setdefault(METADATA_KEY, {})["dataset"] = {
-                "source": str(self.source),
-                "index": index,
-                "count": len(self.cases),
-            }
+        new_layers = scene_layers(members, self.source, len(self.cases))
         old_layers = self._case_layers()
         if len(old_layers) == len(new_layers) and all(
             _reusable(layer, *new) for layer, new in zip(old_layers, new_layers, strict=True)
@@ -274,8 +291,10 @@ class CaseNavigator(QWidget):
                 self.viewer.layers.remove(layer)
             for data, kwargs, layer_type in new_layers:
                 self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
-        for mask in case.masks:
-            self._pristine.setdefault((index, mask.name), _digest(mask.data))
+        for data, kwargs, layer_type in new_layers:  # by layer name: a name shared in the group has a suffix
+            if layer_type == "labels":
+                self._pristine.setdefault((kwargs["metadata"][METADATA_KEY]["dataset"]["index"], kwargs["name"]),
+                                          _digest(data))
         self._select_row(index)
         labels = [layer for layer in self._case_layers() if layer._type_string == "labels"]
         if labels:
@@ -289,7 +308,9 @@ class CaseNavigator(QWidget):
             return
         case = self.cases[self.index]
         self.warnings.addItems(case.provenance.warnings or ["none"])
-        self.status.setText(f"case {self.index + 1} of {len(self.cases)}: {case.name}")
+        others = len(scene_indices(self.cases, self.index)) - 1
+        shown_with = f" (shown with the {others} other case(s) of its group)" if others else ""
+        self.status.setText(f"case {self.index + 1} of {len(self.cases)}: {case.name}{shown_with}")
         self.refresh_legend()
 
     # ------------------------------------------------------------------ legend
@@ -385,8 +406,7 @@ class CaseNavigator(QWidget):
     # ------------------------------------------------------------------ export
     def edited_cases(self) -> list[Case]:
         """Every viewed case with the masks the user changed (unchanged masks left out)."""
-        if self.index is not None and self._case_layers():
-            self._edited[self.index] = self.current_case()
+        self._remember_edits()
         out = []
         for index in sorted(self._edited):
             case = self._edited[index]
@@ -434,6 +454,12 @@ class CaseNavigator(QWidget):
 
             show_warning(str(error))
             return None
+
+
+def _case_index(layer, default: int | None) -> int | None:
+    """The index of the dataset case a layer shows (its ``dataset`` tag), else ``default``."""
+    dataset = (layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}
+    return int(dataset["index"]) if "index" in dataset else default
 
 
 def _reusable(layer, data, kwargs: dict, layer_type: str) -> bool:

@@ -295,7 +295,8 @@ class ClassEditorWidget(QWidget):
             button.setText(f"{key}{name}  ({counts.get(name, 0)})")
         level = self.level.currentText() or "raw"
         if level != "raw" and self.schema is not None and level in self.schema.hierarchy:
-            level_counts = class_counts(self.layer.features, f"class_{level}", level_names(self.schema, level))
+            column = self.schema.feature_name(level)
+            level_counts = class_counts(self.layer.features, column, level_names(self.schema, level))
             shades = level_colors(self.schema, level)
             rows = [(n, c, shades.get(n, (0.6, 0.6, 0.6, 1))) for n, c in level_counts.items()]
         else:
@@ -325,6 +326,15 @@ class ClassEditorWidget(QWidget):
             # recompute every point's colour, seconds for a million points.
             defaults["class"] = name
             defaults["source_index"] = -1
+            # new objects get the hierarchy columns of their class too (NuCLS main/super_classification)
+            schema = self.schema
+            for level, key in (schema.level_features.items() if schema is not None else ()):
+                if key in defaults and key in self.layer.features:
+                    value = schema.level(name, level)
+                    column = self.layer.features[key]
+                    if hasattr(column, "cat") and value not in column.cat.categories:
+                        self.layer.features[key] = column.cat.add_categories([value])
+                    defaults[key] = value
 
     # ------------------------------------------------------------------ classifying
 
@@ -432,7 +442,7 @@ class ClassEditorWidget(QWidget):
         layer, schema = self.layer, self.schema
         if layer is None or schema is None:
             return
-        column = "class" if level == "raw" else f"class_{level}"
+        column = "class" if level == "raw" else schema.feature_name(level)
         if column not in layer.features:
             return
         colors = self._colors() if level == "raw" else level_colors(schema, level)
