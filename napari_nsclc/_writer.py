@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import registry
+from . import conversion, registry
 from .layers import layer_data_to_case
 
 
@@ -17,9 +17,17 @@ def write_layers(format_name: str, path: str, layer_data: list, **options) -> li
     """Write napari ``layer_data`` (``[(data, meta, type), ...]``) as ``format_name``.
 
     napari's save dialog has already asked before replacing ``path``, so the
-    writer may overwrite it.
+    writer may overwrite it. What the format cannot keep is shown as napari
+    warnings before the file is written; a refused conversion raises, and
+    napari shows its one-line reason.
     """
     case = layer_data_to_case(layer_data, name=Path(path).stem)
+    plan = conversion.plan([case], format_name)
+    if plan.verdict == conversion.LOSSY:
+        from napari.utils.notifications import show_warning
+
+        for loss in plan.lost():
+            show_warning(f"{Path(path).name}: {loss}")
     written = registry.write([case], path, format_name, overwrite=True, **options)
     return [str(p) for p in written]
 

@@ -186,13 +186,12 @@ def _run_convert(args) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     # what the conversion keeps and loses is said before anything is written
     plan = conversion.plan(cases, spec, source=f"{args.source.name} ({source_spec.name})")
-    for line in plan.describe():
-        print(line, file=sys.stderr if plan.refusal else sys.stdout)
     if plan.refusal:
-        return EXIT_BAD_INPUT
+        raise NsclcFormatError(args.source, f"refused as {spec.name}: {plan.refusal}")
+    for line in plan.describe():
+        print(line)
     if args.strict and plan.verdict == conversion.LOSSY:
-        print(f"napari-nsclc: error: {args.output}: refused (--strict): this conversion is lossy", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise NsclcFormatError(args.output, f"refused (--strict): the conversion would lose {'; '.join(plan.lost())}")
     written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite)
     print(f"wrote {len(written)} file(s) to {args.output}")
     return 0

@@ -363,6 +363,11 @@ class Plan:
             return LOSSY
         return EXACT
 
+    def lost(self) -> list[str]:
+        """What the conversion loses, one phrase each (empty when exact)."""
+        changed = [line.text() for line in self.lines if line.handling.verdict != EXACT]
+        return changed + self.losses
+
     def describe(self) -> list[str]:
         """The lines printed before writing: a head line, then one line per kind, loss and note."""
         head = f"{self.source} -> {self.writer}: {self.verdict}"
@@ -469,8 +474,8 @@ def _not_accepted(spec, origin: str) -> str:
     from . import registry
 
     found = registry.find_format(origin)
-    title = found.title if found is not None else origin
-    return (f"the {spec.name} writer writes {spec.title} data read by napari-nsclc, not {title}; "
+    title = registry.short_title(found) if found is not None else origin
+    return (f"{spec.name} writes back data read as {spec.name}, and this is {title}; "
             "write an interchange format (coco, voc, geojson, masks) instead")
 
 
@@ -481,12 +486,15 @@ def check(cases: Sequence[Case], writer, *, strict: bool = False, target=None) -
     if result.refusal:
         raise NsclcFormatError(where, f"refused: {result.refusal}")
     if strict and result.verdict == LOSSY:
-        lost = [line.text() for line in result.lines if line.handling.verdict != EXACT] + result.losses
-        raise NsclcFormatError(where, f"refused (--strict): the conversion would lose: {'; '.join(lost)}")
+        raise NsclcFormatError(where, f"refused (strict): the conversion would lose {'; '.join(result.lost())}")
     return result
 
 
 # --------------------------------------------------------------------------- the matrix
+
+
+#: Why a dataset's own writer refuses another source: it writes back what was read from that dataset.
+OWN_DATASET_ONLY = "a dataset writer writes back only what was read from its dataset"
 
 
 @dataclass(frozen=True)
@@ -514,14 +522,14 @@ def verdict_for(row, writer) -> Cell:
     if not row.produces:
         return Cell(REFUSED, ("holds images only, no annotations",))
     if writer.accepts is not None and row.name not in writer.accepts:
-        return Cell(REFUSED, (f"{writer.name} writes {writer.name} data only",))
+        return Cell(REFUSED, (OWN_DATASET_ONLY,))
     handled = [(kind, writer.holds.get(kind) or drop("not written")) for kind in KINDS if kind in row.produces]
     for kind, handling in handled:
         if handling.verdict == REFUSED:
             return Cell(REFUSED, (f"{KINDS[kind]}: {handling.how}",))
     if not any(h.writes for _, h in handled):
         return Cell(REFUSED, (f"nothing to write: {writer.name} holds no {', '.join(KINDS[k] for k, _ in handled)}",))
-    why = [f"{KINDS[k]} {h.how}" for k, h in handled if h.verdict != EXACT]
+    why = [f"{KINDS[k]}: {h.how}" for k, h in handled if h.verdict != EXACT]
     if row.extras and (row.family or row.name) != (writer.family or writer.name):
         why.append(f"{', '.join(row.extras)} not kept")
     if row.layered:

@@ -184,7 +184,7 @@ def _sniff(path: Path, specs: Sequence[FormatSpec]) -> FormatSpec | None:
     return None
 
 
-def _short_title(spec: FormatSpec) -> str:
+def short_title(spec: FormatSpec) -> str:
     """``"NuCLS nuclei (rgb/ mask/ csv/)"`` -> ``"NuCLS nuclei"``: no nested brackets in messages."""
     return re.sub(r"\s*\([^()]*\)$", "", spec.title) or spec.title
 
@@ -192,7 +192,7 @@ def _short_title(spec: FormatSpec) -> str:
 def _unrecognised_folder(folder: Path) -> str:
     """Why ``folder`` is not read, and what inside it is: one short line."""
     layouts = [spec for spec in all_formats() if spec.is_dataset and spec.read is not None]
-    expected = "; ".join(f"{spec.name} needs {spec.layout or _short_title(spec)}" for spec in layouts)
+    expected = "; ".join(f"{spec.name} needs {spec.layout or short_title(spec)}" for spec in layouts)
     try:
         with os.scandir(folder) as scan:
             sampled = list(itertools.islice((e for e in scan if not e.name.startswith(".")), MAX_ENTRIES_SNIFFED + 1))
@@ -216,7 +216,7 @@ def _unrecognised_folder(folder: Path) -> str:
     if not found:
         where = f"its first {MAX_ENTRIES_SNIFFED} entries" if partial else "its entries"
         return f"{problem}; none of {where} is a file or dataset folder it reads"
-    named = ", ".join(f"{name} ({_short_title(spec)})" for name, spec in found[:MAX_ENTRIES_NAMED])
+    named = ", ".join(f"{name} ({short_title(spec)})" for name, spec in found[:MAX_ENTRIES_NAMED])
     more = f" and {len(found) - MAX_ENTRIES_NAMED} more" if len(found) > MAX_ENTRIES_NAMED else ""
     if len(found) == 1:
         what = "folder" if found[0][0].endswith("/") else "file"

@@ -204,9 +204,23 @@ def write_voc_segmentation(cases, path: Path, overwrite: bool = False, **_) -> l
             memberships[stem] = list(case.provenance.details.get("splits", []))
     if schema is not None and schema.classes:
         labelmap = root / "labelmap.txt"
-        written.append(mask_io.write_labelmap(mask_io._with_background(schema), labelmap, overwrite=True))
+        source = _source_labelmap(cases)
+        if source is not None and _schema(source.parent).names == schema.names:
+            written.append(mask_io.atomic_write_text(labelmap, source.read_text(encoding="utf-8")))  # as it was
+        else:
+            written.append(mask_io.write_labelmap(mask_io._with_background(schema), labelmap, overwrite=True))
     written += add_to_splits(root, memberships, task="Segmentation")
     return written
+
+
+def _source_labelmap(cases) -> Path | None:
+    """The ``labelmap.txt`` of the VOC root the cases' masks were read from, if there is one."""
+    for case in cases:
+        for mask in case.masks:
+            root = mask.attributes.get("root")
+            if root and (Path(root) / "labelmap.txt").is_file():
+                return Path(root) / "labelmap.txt"
+    return None
 
 
 FORMAT = FormatSpec(
