@@ -402,6 +402,11 @@ def plan(cases: Sequence[Case], writer, source: str = "") -> Plan:
     if spec.write is None:
         result.refusal = f"napari-nsclc cannot write {spec.title}"
         return result
+    mixed = next((c.document["layers_from"] for c in cases if len(c.document.get("layers_from", ())) > 1), None)
+    if mixed:
+        result.refusal = (f"the layers come from {len(mixed)} cases ({'; '.join(mixed)}), each on its own pixel grid: "
+                          "save each case's layers on their own")
+        return result
     if spec.accepts is not None:
         foreign = [o for o in origins if o not in spec.accepts]
         if foreign:

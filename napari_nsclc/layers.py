@@ -488,11 +488,19 @@ def layer_data_to_case(layer_data: Sequence[tuple[Any, dict, str]], name: str = 
     source file held.
     """
     case = None
-    for data, meta, layer_type in layer_data:
-        if case is None and _nsclc_meta(meta).get("kind") not in (None, "image"):
-            case = _case_from_meta(meta, name)
+    sources: dict[str, None] = {}  # the cases the annotation layers were read from
+    for _data, meta, _layer_type in layer_data:
+        nsclc = _nsclc_meta(meta)
+        if nsclc.get("kind") not in (None, "image"):
+            case = case or _case_from_meta(meta, name)
+            image = nsclc.get("image")
+            sources[f"{nsclc.get('case_name', '')} ({getattr(image, 'name', '') or getattr(image, 'path', '')})"] = None
     if case is None:
         case = _case_from_meta(layer_data[0][1] if layer_data else {}, name)
+    if len(sources) > 1:
+        # layers of several cases (two CT series, OCELOT's tissue and cell patches) share no pixel grid:
+        # the conversion plan refuses to write them as one
+        case.document = {**case.document, "layers_from": list(sources)}
     for data, meta, layer_type in layer_data:
         obj = layer_to_model(data, meta, layer_type)
         if isinstance(obj, LabelMask):

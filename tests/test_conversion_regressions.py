@@ -174,6 +174,16 @@ def test_nat_root_to_masks_mirrors_the_layout_and_writes_no_unpainted_mask(tmp_p
         new, old = Image.open(tmp_path / "out" / name), Image.open(root / name)
         assert new.mode == old.mode
         np.testing.assert_array_equal(np.asarray(new), np.asarray(old))  # Mask/ stays 0/255
+    # once painted, the missing expert mask is written, in the 0/255 encoding of the folder's other masks
+    from napari_nsclc.formats.masks import load_case
+
+    cases = [load_case(case) for case in registry.read(root)]
+    expert = cases[2].masks[1]
+    assert expert.attributes["missing"] and not np.asarray(expert.data).any()
+    expert.data[10:20, 30:50] = 1
+    registry.write(cases, tmp_path / "painted", "masks")
+    painted = np.asarray(Image.open(tmp_path / "painted" / "Mask" / "3.png"))
+    assert painted.sum() == 200 * 255 and set(np.unique(painted).tolist()) == {0, 255}
     # into the dataset's own root, corrections go beside the originals, never over them
     assert _convert(root, "--to", "nsclc-nat", "-o", root) == 0
     assert (root / "corrections" / "Mask" / "1.png").is_file() and not (root / "corrections" / "Mask" / "3.png").exists()

@@ -128,7 +128,10 @@ def _lazy_case(root: Path, stem: str, image: Path | None, seg: Path | None, mask
         masks.insert(0, mask_io.empty_mask("tumour bed (SegmentationClass)", sized, NAT_SCHEMA, target, root))
     if mask is None:
         warnings.append(f"{MASK}/{stem}: missing; an empty expert mask is ready to paint")
-        masks.append(mask_io.empty_mask("expert mask (Mask)", sized, NAT_SCHEMA, root / MASK / f"{stem}.png", root))
+        empty = mask_io.empty_mask("expert mask (Mask)", sized, NAT_SCHEMA, root / MASK / f"{stem}.png", root)
+        if mask_info is not None and mask_info[0] == "binary 0/255":
+            empty.attributes["value_map"] = [[255, 1]]  # painted, it is written like the folder's other masks
+        masks.append(empty)
     provenance = Provenance(source=str(root), format="nsclc-nat", reader=__name__, details=details, warnings=warnings)
     return Case(stem, image=image_ref, masks=masks, provenance=provenance)
 
