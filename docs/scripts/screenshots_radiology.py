@@ -5,6 +5,7 @@ Run: ``xvfb-run -a .venv/bin/python docs/scripts/screenshots_radiology.py``.
 * ``lung-pet-ct-dx-lung-window.png``: the real Lung-PET-CT-Dx patient A0002
   (TCIA, CC BY 4.0, from ``../shared/samples`` or ``$NSCLC_SAMPLES``), series
   B40f, on an annotated slice in the lung window, with the DICOM browser dock.
+* ``lung-pet-ct-dx-two-series.png``: the real patient folder, both series open;
 * ``lung-pet-ct-dx-pet-overlay.png``: the synthetic CT + PET fixture
   (no patient data), PET in SUV over the CT in the mediastinum window.
 * ``voc-detection.png``: the synthetic VOC detection fixture.
@@ -60,7 +61,7 @@ def synthetic_pet_over_ct(folder: Path) -> None:
     boxes = browser.boxes_layer
     pet_case = registry.read(next(p for p in root.rglob("*PET WB*") if p.is_dir()))[0]
     data, kwargs, _ = image_to_layer(pet_case.image)
-    pet = viewer.add_image(data, units="mm", **kwargs)
+    pet = viewer.add_image(data, **kwargs)  # scale, translate and units in mm come with the layer data
     pet.blending = "additive"
     pet.opacity = 0.6
     viewer.layers.move(viewer.layers.index(boxes), len(viewer.layers))
@@ -84,10 +85,26 @@ def voc_dataset(folder: Path) -> None:
     viewer.screenshot(str(IMAGES / "voc-detection.png"), canvas_only=False)
     viewer.close()
 
+def real_patient_two_series() -> None:
+    """The real A0002 patient folder, opened as a user would: both CT reconstructions, each with its boxes."""
+    viewer = napari.Viewer(show=True)
+    viewer.window.resize(1400, 860)
+    viewer.open(str(SAMPLES / "lung-pet-ct-dx" / "Lung-PET-CT-Dx" / "Lung_Dx-A0002"), plugin="napari-nsclc")
+    boxes = viewer.layers["tumour boxes (CT 3 B40f)"]
+    viewer.dims.set_point(0, boxes.data_to_world(boxes.data[2][0])[0])  # the slice of B40f's third box
+    viewer.layers["CT 2 B70f"].visible = False  # B40f on top: hide B70f to see it, as the docs say
+    viewer.layers.selection.active = boxes
+    viewer.scale_bar.visible = True
+    viewer.reset_view()
+    settle()
+    viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-two-series.png"), canvas_only=False)
+    viewer.close()
+
 
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     real_sample_in_lung_window()
+    real_patient_two_series()
     with tempfile.TemporaryDirectory() as folder:
         synthetic_pet_over_ct(Path(folder) / "pet")
         voc_dataset(Path(folder) / "voc")
