@@ -223,14 +223,12 @@ def object_keys(objects: PolygonSet) -> list:
 
 @dataclass
 class _Tally:
-    """Objects (or masks) per kind and class, and which sets they are in."""
+    """Objects per kind and class (masks: one per mask layer, counted under the layer's name)."""
 
     counts: dict[str, Counter] = field(default_factory=dict)
-    layers: dict[str, set] = field(default_factory=dict)
 
-    def add(self, kind: str, class_name: str, layer: str, n: int = 1) -> None:
-        self.counts.setdefault(kind, Counter())[class_name] += n
-        self.layers.setdefault(kind, set()).add(layer)
+    def add(self, kind: str, class_name: str) -> None:
+        self.counts.setdefault(kind, Counter())[class_name] += 1
 
 
 def kinds_of(cases: Sequence[Case]) -> _Tally:
@@ -238,19 +236,22 @@ def kinds_of(cases: Sequence[Case]) -> _Tally:
     tally = _Tally()
     for case in cases:
         for mask in written_masks(case):
-            tally.add(mask_kind(mask), mask.name, mask.name)
+            tally.add(mask_kind(mask), mask.name)
         for objects in case.annotation_sets():
-            kinds = object_kinds(objects)
-            if isinstance(objects, PolygonSet):
-                seen = set()
-                for key, kind, name in zip(object_keys(objects), kinds, objects.classes, strict=True):
-                    if key not in seen:
-                        seen.add(key)
-                        tally.add(kind, str(name), objects.name)
-            else:
-                for kind, name in zip(kinds, objects.classes, strict=True):
-                    tally.add(kind, str(name), objects.name)
+            for kind, name, _attributes in _objects(objects):
+                tally.add(kind, str(name))
     return tally
+
+
+def _objects(objects):
+    """``(kind, class, attributes)`` per object of a set: the parts of one polygon object count once."""
+    kinds = object_kinds(objects)
+    if not isinstance(objects, PolygonSet):
+        return list(zip(kinds, objects.classes, objects.attributes, strict=True))
+    firsts = {}
+    for i, key in enumerate(object_keys(objects)):
+        firsts.setdefault(key, i)
+    return [(kinds[i], objects.classes[i], objects.attributes[i]) for i in firsts.values()]
 
 
 def origin_of(case: Case) -> str:
@@ -280,7 +281,7 @@ def _extra_fields(case: Case, writer_family: str) -> Counter:
         return Counter()
     found: Counter = Counter()
     for objects in case.annotation_sets():
-        for attributes in objects.attributes:
+        for _kind, _name, attributes in _objects(objects):
             found.update(spec.object_fields(attributes))
     return found
 
@@ -333,8 +334,7 @@ class Line:
     def text(self) -> str:
         label = KINDS.get(self.kind, self.kind)
         per_class = ", ".join(f"{name} {n:,}" for name, n in self.classes.most_common())
-        unit = "" if self.kind in ("mask", "instances", "mask stack", "pyramid mask") else ""
-        return f"{self.count:,} {label}{unit} ({per_class}): {self.handling.how}"
+        return f"{self.count:,} {label} ({per_class}): {self.handling.how}"
 
 
 @dataclass
@@ -399,34 +399,47 @@ def plan(cases: Sequence[Case], writer, source: str = "") -> Plan:
     spec = registry.get_format(writer) if isinstance(writer, str) else writer
     origins = list(dict.fromkeys(origin_of(c) for c in cases))
     result = Plan(source or ", ".join(origins) or "nothing", spec.name)
-    if spec.write is None:
-        result.refusal = f"napari-nsclc cannot write {spec.title}"
+    result.refusal = _refused_outright(cases, spec, origins)
+    if result.refusal:
         return result
-    mixed = next((c.document["layers_from"] for c in cases if len(c.document.get("layers_from", ())) > 1), None)
-    if mixed:
-        result.refusal = (f"the layers come from {len(mixed)} cases ({'; '.join(mixed)}), each on its own pixel grid: "
-                          "save each case's layers on their own")
-        return result
-    if spec.accepts is not None:
-        foreign = [o for o in origins if o not in spec.accepts]
-        if foreign:
-            result.refusal = _not_accepted(spec, foreign[0])
-            return result
     tally = kinds_of(cases)
-    for kind in KINDS:
-        if kind not in tally.counts:
-            continue
+    for kind in (k for k in KINDS if k in tally.counts):
         handling = spec.holds.get(kind) or drop(f"not written: {spec.title} has no place for {KINDS[kind]}")
-        classes = tally.counts[kind]
-        result.lines.append(Line(kind, sum(classes.values()), classes, handling))
-        if handling.verdict == REFUSED:
-            result.refusal = f"{sum(classes.values()):,} {KINDS[kind]}: {handling.how}"
-            return result
-    if not any(line.handling.writes for line in result.lines):
+        result.lines.append(Line(kind, sum(tally.counts[kind].values()), tally.counts[kind], handling))
+    refused_kind = next((line for line in result.lines if line.handling.verdict == REFUSED), None)
+    if refused_kind is not None:
+        result.refusal = f"{refused_kind.count:,} {KINDS[refused_kind.kind]}: {refused_kind.handling.how}"
+    elif not any(line.handling.writes for line in result.lines):
         held = ", ".join(KINDS[k] for k in spec.holds if spec.holds[k].writes) or "nothing"
         found = ", ".join(KINDS[line.kind] for line in result.lines) or "no annotations"
         result.refusal = f"nothing to write: {spec.title} holds {held}; the source has {found}"
+    elif spec.check is not None and (problem := spec.check(cases)):
+        result.refusal, result.precondition = problem, True
+    if result.refusal:
         return result
+    result.losses = _other_losses(cases, spec)
+    placeholders = [f"{case.name}: {m.name}" for case in cases for m in case.masks if _mask_is_placeholder(m)]
+    if placeholders:
+        shown = "; ".join(placeholders[:3]) + (f" and {len(placeholders) - 3} more" if len(placeholders) > 3 else "")
+        result.notes.append(f"{len(placeholders)} mask(s) missing from the source and not painted are not written "
+                            f"({shown})")
+    return result
+
+
+def _refused_outright(cases: Sequence[Case], spec, origins: list[str]) -> str | None:
+    """Why nothing of ``cases`` may be written by ``spec``, whatever they hold; None when they may."""
+    if spec.write is None:
+        return f"napari-nsclc cannot write {spec.title}"
+    mixed = next((c.document["layers_from"] for c in cases if len(c.document.get("layers_from", ())) > 1), None)
+    if mixed:
+        return (f"the layers come from {len(mixed)} cases ({'; '.join(mixed)}), each on its own pixel grid: "
+                "save each case's layers on their own")
+    foreign = [o for o in origins if spec.accepts is not None and o not in spec.accepts]
+    return _not_accepted(spec, foreign[0]) if foreign else None
+
+
+def _other_losses(cases: Sequence[Case], spec) -> list[str]:
+    """Losses besides the kinds: fields only the source's family keeps, and layers that share one file."""
     extras: Counter = Counter()
     merged: dict[str, list[str]] = {"merged": [], "first": []}
     for case in cases:
@@ -435,25 +448,17 @@ def plan(cases: Sequence[Case], writer, source: str = "") -> Plan:
             policy = _layer_policy(spec, group)
             if policy in merged and name not in merged[policy]:
                 merged[policy].append(name)
+    losses = []
     if extras:
         fields = ", ".join(f"{name} ({n:,})" for name, n in extras.most_common())
-        result.losses.append(f"fields {spec.title} does not keep: {fields}")
+        losses.append(f"fields {spec.title} does not keep: {fields}")
     if merged["merged"]:
         names = ", ".join(repr(n) for n in merged["merged"])
-        result.losses.append(f"layers {names} are written into one file; which object came from which is not kept")
+        losses.append(f"layers {names} are written into one file; which object came from which is not kept")
     if merged["first"]:
         first, rest = merged["first"][0], ", ".join(repr(n) for n in merged["first"][1:])
-        result.losses.append(f"one mask per image: {first!r} is written, {rest} not")
-    placeholders = [f"{case.name}: {m.name}" for case in cases for m in case.masks if _mask_is_placeholder(m)]
-    if placeholders:
-        shown = "; ".join(placeholders[:3]) + (f" and {len(placeholders) - 3} more" if len(placeholders) > 3 else "")
-        result.notes.append(f"{len(placeholders)} mask(s) missing from the source and not painted are not written ({shown})")
-    if spec.check is not None:
-        problem = spec.check(cases)
-        if problem:
-            result.refusal = problem
-            result.precondition = True
-    return result
+        losses.append(f"one mask per image: {first!r} is written, {rest} not")
+    return losses
 
 
 def needs_image_size(writer: str, *, only_to_draw: bool = False):
