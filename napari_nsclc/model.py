@@ -607,6 +607,8 @@ class PolygonSet(_ObjectSet):
     classes : ndarray of str, shape (N,)
     schema : ClassSchema
     attributes : list of dict, length N
+        The parts of one object (a COCO annotation of several polygons, a
+        GeoJSON MultiPolygon) share ``attributes[i]["object"]``.
     """
 
     polygons: list[Polygon] = None  # type: ignore[assignment]
@@ -618,6 +620,17 @@ class PolygonSet(_ObjectSet):
         self.polygons = polygons
         if len(self.attributes) != n:
             raise ValueError(f"expected {n} attribute dicts, got {len(self.attributes)}")
+
+    def counts(self) -> dict[str, int]:
+        """Number of objects per class: the parts of one object count once (per class they carry)."""
+        seen = {(a.get("object", ("polygon", i)), str(c)) for i, (a, c) in enumerate(zip(self.attributes, self.classes,
+                                                                                         strict=True))}
+        found: dict[str, int] = {}
+        for _key, name in seen:
+            found[name] = found.get(name, 0) + 1
+        ordered = {n: found.pop(n) for n in self.schema.names if n in found}
+        ordered.update(dict(sorted(found.items())))
+        return ordered
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import imageio
+from .._atomic import atomic_write_text
 from ..conversion import PIXELS, exact, lossy, needs_image_size
 from ..formats import masks as mask_io
 from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
@@ -206,7 +207,7 @@ def write_voc_segmentation(cases, path: Path, overwrite: bool = False, **_) -> l
         labelmap = root / "labelmap.txt"
         source = _source_labelmap(cases)
         if source is not None and _schema(source.parent).names == schema.names:
-            written.append(mask_io.atomic_write_text(labelmap, source.read_text(encoding="utf-8")))  # as it was
+            written.append(atomic_write_text(labelmap, source.read_text(encoding="utf-8")))  # as it was
         else:
             written.append(mask_io.write_labelmap(mask_io._with_background(schema), labelmap, overwrite=True))
     written += add_to_splits(root, memberships, task="Segmentation")
