@@ -28,7 +28,7 @@ def write_layers(format_name: str, path: str, layer_data: list, **options) -> li
 
         for loss in plan.lost():
             show_warning(f"{Path(path).name}: {loss}")
-    written = registry.write([case], path, format_name, overwrite=True, **options)
+    written = registry.write([case], path, format_name, overwrite=True, plan=plan, **options)
     return [str(p) for p in written]
 
 

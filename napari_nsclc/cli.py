@@ -192,7 +192,7 @@ def _run_convert(args) -> int:
         print(line)
     if args.strict and plan.verdict == conversion.LOSSY:
         raise NsclcFormatError(args.output, f"refused (--strict): the conversion would lose {'; '.join(plan.lost())}")
-    written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite)
+    written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite, plan=plan)
     print(f"wrote {len(written)} file(s) to {args.output}")
     return 0
 

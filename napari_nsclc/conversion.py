@@ -489,9 +489,10 @@ def _not_accepted(spec, origin: str) -> str:
             "write an interchange format (coco, voc, geojson, masks) instead")
 
 
-def check(cases: Sequence[Case], writer, *, strict: bool = False, target=None) -> Plan:
-    """:func:`plan`, raising :class:`NsclcFormatError` (naming ``target``) when it is refused, or lossy and ``strict``."""
-    result = plan(cases, writer)
+def check(cases: Sequence[Case], writer, *, strict: bool = False, target=None, planned: Plan | None = None) -> Plan:
+    """:func:`plan` (or ``planned``, made before), raising :class:`NsclcFormatError` naming ``target``
+    when it is refused, or lossy and ``strict``."""
+    result = planned if planned is not None else plan(cases, writer)
     where = target if target is not None else result.writer
     if result.refusal:
         raise NsclcFormatError(where, f"refused: {result.refusal}")
@@ -564,16 +565,12 @@ def matrix() -> dict[tuple[str, str], Cell]:
     return {(row.name, w.name): verdict_for(row, w) for row in rows for w in writers}
 
 
-def matrix_table(cells: Mapping[tuple[str, str], Cell] | None = None, *, markdown: bool = False) -> str:
-    """The matrix as text: rows are readers, columns writers, one letter per cell (E, L, R)."""
+def matrix_table(cells: Mapping[tuple[str, str], Cell] | None = None) -> str:
+    """The matrix as text: rows are readers, columns numbered writers, one letter per cell (E, L, -)."""
     cells = matrix() if cells is None else cells
     rows = list(dict.fromkeys(r for r, _ in cells))
     writers = list(dict.fromkeys(w for _, w in cells))
     letter = {EXACT: "E", LOSSY: "L", REFUSED: "-"}
-    if markdown:
-        lines = ["| reads \\ writes | " + " | ".join(writers) + " |", "|---" * (len(writers) + 1) + "|"]
-        lines += [f"| {r} | " + " | ".join(_md_cell(cells[(r, w)]) for w in writers) + " |" for r in rows]
-        return "\n".join(lines)
     width = max(len(r) for r in rows)
     lines = [" " * width + "  " + " ".join(f"{i:>2}" for i in range(1, len(writers) + 1))]
     lines += [f"{r:<{width}}  " + " ".join(f"{letter[cells[(r, w)].verdict]:>2}" for w in writers) for r in rows]
@@ -581,10 +578,6 @@ def matrix_table(cells: Mapping[tuple[str, str], Cell] | None = None, *, markdow
     lines += [f"{i:>2} {w}" for i, w in enumerate(writers, start=1)]
     lines.append("E exact, L lossy (what is lost is printed before writing), - refused")
     return "\n".join(lines)
-
-
-def _md_cell(cell: Cell) -> str:
-    return {EXACT: "exact", LOSSY: "lossy", REFUSED: "refused"}[cell.verdict]
 
 
 def explain(cells: Mapping[tuple[str, str], Cell] | None = None) -> Iterable[str]:

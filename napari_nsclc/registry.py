@@ -239,16 +239,19 @@ def read(path: str | Path, format: str | None = None) -> list[Case]:
         raise NsclcFormatError(path, f"cannot be read as {spec.title}: {reason}") from error
 
 
-def write(cases: Sequence[Case], path: str | Path, format: str, *, strict: bool = False, **options) -> list[Path]:
+def write(
+    cases: Sequence[Case], path: str | Path, format: str, *, strict: bool = False, plan=None, **options
+) -> list[Path]:
     """Write ``cases`` to ``path`` in ``format``; returns the files written.
 
     The conversion is planned first (:func:`napari_nsclc.conversion.check`):
     a refused conversion, or with ``strict`` a lossy one, raises
-    :class:`NsclcFormatError` naming ``path`` before anything is written.
+    :class:`NsclcFormatError` naming ``path`` before anything is written. A
+    caller that has printed the plan of these same cases passes it as ``plan``.
     """
     from . import conversion
 
     spec = get_format(format)
     cases = list(cases)
-    conversion.check(cases, spec, strict=strict, target=path)
+    conversion.check(cases, spec, strict=strict, target=path, planned=plan)
     return spec.write(cases, Path(path), **options)

@@ -30,7 +30,7 @@ from defusedxml import ElementTree as DET
 from PIL import Image
 
 from napari_nsclc import conversion
-from napari_nsclc.model import BoxSet, Case, LabelMask, PointSet, PolygonSet
+from napari_nsclc.model import BoxSet, Case, PolygonSet
 
 TOLERANCE = 0.01  # px
 
@@ -79,20 +79,6 @@ def check_coco(path: Path, *, flavour: str = "coco") -> dict:
         if "keypoints" in ann:
             assert all(_is_number(v) for v in ann["keypoints"]) and len(ann["keypoints"]) % 3 == 0
     return data
-
-
-def coco_pixels(data: dict, annotation: dict) -> np.ndarray:
-    """The pixels pycocotools decodes for one annotation, as bool ``(h, w)``."""
-    from pycocotools import mask as mask_util
-
-    image = next(i for i in data["images"] if i["id"] == annotation["image_id"])
-    h, w = image["height"], image["width"]
-    segmentation = annotation["segmentation"]
-    if isinstance(segmentation, list):
-        segmentation = mask_util.merge(mask_util.frPyObjects(segmentation, h, w))
-    elif isinstance(segmentation["counts"], list):
-        segmentation = mask_util.frPyObjects(segmentation, h, w)
-    return mask_util.decode(segmentation).astype(bool)
 
 
 def _xml(path: Path):
@@ -203,9 +189,6 @@ class Objects:
     pixels: dict[str, np.ndarray] = field(default_factory=dict)
     #: pixel centres on an edge of a rasterised geometry (left out of pixel comparisons)
     edges: np.ndarray | None = None
-
-    def counts(self) -> dict[str, Counter]:
-        return {name: Counter(c for c, _ in getattr(self, name)) for name in ("areas", "lines", "points")}
 
 
 def rasterize(geometries, shape, *, boundary: bool = False) -> np.ndarray:
@@ -411,7 +394,3 @@ def extra_fields(attributes: dict) -> dict:
         out["feature"] = {k: v for k, v in feature.items() if k != "geometry"}
     return out
 
-
-__all__ = [
-    "LabelMask", "PointSet",  # re-exported for the tests' type checks
-]
