@@ -82,14 +82,30 @@ def read_image_mask_pair_layers(paths: list) -> list:
 
 
 def read_layers(path) -> list:
-    """Layer data for every path: the (first) case of each."""
+    """Layer data for every path: the (first) case of each.
+
+    A dataset that can be written is opened as a correction
+    :class:`~napari_nsclc.workflow.Workspace` (once: the Cases dock adopts
+    it), so its first case shows as last saved.
+    """
     paths = path if isinstance(path, list) else [path]
     layers = []
     for p in paths:
-        cases = registry.read(p)
-        if not cases:
-            raise NsclcFormatError(p, "holds no image or annotation")
-        layers.extend(case_layers_with_context(cases, 0, p))
+        spec = registry.detect(p)
+        if spec.write is None:
+            cases = registry.read(p, spec.name)
+            if not cases:
+                raise NsclcFormatError(p, "holds no image or annotation")
+            layers.extend(case_layers_with_context(cases, 0, p))
+            continue
+        from .workflow import open_shared
+
+        workspace = open_shared(p)
+        first = workspace.cases[0]
+        members = [(workspace.cases.index(i), workspace.load(i)) for i in workspace.group_of(first)]
+        for _, case in members:
+            _show_warnings(case.provenance.warnings)
+        layers.extend(scene_layers(members, p, len(workspace.cases)))
     return layers
 
 

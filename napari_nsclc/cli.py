@@ -88,13 +88,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    """The installed distribution's version, else the package's ``__version__`` (a source checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The installed distribution's version (``napari_nsclc.__version__``)."""
+    from . import __version__
 
-    try:
-        return version("napari-nsclc")
-    except PackageNotFoundError:
-        return str(getattr(sys.modules[__package__], "__version__", "unknown"))
+    return __version__
 
 
 def _writable_formats_help() -> str:

@@ -84,6 +84,15 @@ class FormatSpec:
     check : callable or None
         ``check(cases) -> str or None``: a reason to refuse these cases
         (e.g. COCO needs each image's size), found before writing.
+    shared_files : tuple of str
+        For dataset writers: ``fnmatch`` patterns of files written beside the
+        annotations that describe the whole dataset or hold its images
+        (split lists, ``labelmap.txt``, ``rgb/*``). A workspace saving one
+        case's correction leaves them out.
+    read_correction : callable or None
+        For dataset writers whose correction files are not read one by one:
+        ``read_correction(case, files) -> Case`` lays the correction
+        ``files`` (``{path relative to the root: Path}``) over an original case.
     sized : bool or None
         For readers: whether every case knows its image's size (``True``),
         only when its image or slide lies beside the file (``False``), or
@@ -110,6 +119,8 @@ class FormatSpec:
     accepts: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
     check: Callable[[Sequence[Case]], str | None] | None = None
+    shared_files: tuple[str, ...] = ()
+    read_correction: Callable[[Case, dict], Case] | None = None
     sized: bool | None = True
 
 

@@ -193,15 +193,23 @@ def test_collection_root_opens_the_first_patient_and_the_dock_steps_by_patient(m
     navigator = CaseNavigator(viewer)
     assert navigator.list.count() == 3 and navigator.index == 0
 
-    # move the first CT box one slice up, then visit the other patient and come back
+    # move the first CT box one pixel right on its slice, then visit the other patient and come back
     ct_boxes = viewer.layers["tumour boxes (CT 2 CT Chest 5mm)"]
     data = [np.array(d) for d in ct_boxes.data]
-    first_plane = int(data[0][0, 0])
-    data[0][:, 0] += 1
+    first_x = float(data[0][0, 2])
+    data[0][:, 2] += 1
     ct_boxes.data = data
     ct_boxes.shape_type = ["rectangle"] * len(data)
 
-    navigator.next_case()
+    answers = ["cancel", "save"]
+    asked = []
+    navigator.ask = lambda question, text: asked.append(question) or answers.pop(0)
+    navigator.workspace.annotator = "alice"
+    navigator.next_case()  # unsaved edits: the dock asks, and "cancel" stays
+    assert navigator.index == 0 and asked == ["unsaved"]
+    assert navigator.workspace.status(navigator.workspace.cases[0]) == "autosaved"
+    navigator.next_case()  # "save" this time
+    assert asked == ["unsaved", "unsaved"]
     assert navigator.index == 2  # the other patient, not the PET of the first
     assert [layer.name for layer in viewer.layers] == ["CT 5mm", "tumour boxes"]
     g_boxes = viewer.layers["tumour boxes"]
@@ -217,8 +225,9 @@ def test_collection_root_opens_the_first_patient_and_the_dock_steps_by_patient(m
     # each series keeps its own placement (the PET is not put on the CT grid) ...
     assert tuple(ct.scale) == tuple(ct_boxes.scale) == (5.0, 5.0, 5.0)
     assert tuple(pet.scale) == tuple(pet_boxes.scale) == (5.0, 10.0, 10.0)
-    # ... and the edit made before leaving is still there
-    assert int(np.asarray(ct_boxes.data[0])[0, 0]) == first_plane + 1
+    # ... and the edit saved before leaving is read back from the correction
+    assert navigator.workspace.status(navigator.workspace.cases[0]) == "saved"
+    assert float(np.asarray(ct_boxes.data[0])[0, 2]) == first_x + 1
     assert len(ct_boxes.data) == len(fx.tumour_boxes()) and len(pet_boxes.data) == 0
 
 

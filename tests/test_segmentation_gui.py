@@ -55,22 +55,23 @@ def test_nat_paint_export_reopen_compare(make_napari_viewer, tmp_path, qtbot):
     legend = {name: pixels for name, _code, _color, pixels in navigator.legend_rows()}
     assert legend == {"tumour bed": int((painted == 1).sum())}
 
-    written = navigator.export_corrections()
+    assert navigator.workspace.status("2") == "edited"
+    navigator.workspace.annotator = "alice"
+    written = navigator.save_current()
     correction = root / "corrections" / "SegmentationClass" / "2.png"
     assert written == [correction]  # only the mask that was painted; case 1 was only looked at
     np.testing.assert_array_equal(np.asarray(Image.open(correction)), painted)
     assert originals(root) == checksums  # every original file keeps its checksum
+    added = int((painted == 1).sum()) - before_pixels
+    assert navigator.status.text() == f"saved 2.png: +{added:,} / −0 px tumour bed, by alice"
+    assert navigator.list.item(1).text() == "2  · saved"
 
     # reopen the correction as a dataset of its own and compare
     again = registry.read(correction, "masks")[0]
     np.testing.assert_array_equal(again.masks[0].data, painted)
 
-    # a second export refuses to replace the first unless asked, with a message, not a traceback
-    navigator._export_clicked()
-    assert "already exists" in navigator.status.text()
-    navigator.replace.setChecked(True)
-    navigator._export_clicked()
-    assert navigator.status.text().startswith("exported")
+    # a second save replaces the first correction (the workspace saw it): nothing changed, nothing written
+    assert navigator.save_current() == []
 
 
 def test_navigator_filter_and_keys(make_napari_viewer, tmp_path):
@@ -90,9 +91,10 @@ def test_navigator_filter_and_keys(make_napari_viewer, tmp_path):
     assert navigator.index == 2
     keys["PageUp"](viewer)
     assert navigator.index == 1
-    assert navigator.export_corrections() == []  # cases were only looked at
-    assert navigator.status.text() == "nothing to export: no mask was changed"
-    assert not (root / "corrections").exists()
+    assert [navigator.workspace.status(c) for c in navigator.workspace.cases] == ["untouched"] * 3
+    navigator.workspace.annotator = "alice"
+    assert navigator.save_current() == []  # cases were only looked at
+    assert not (root / "corrections" / "events.jsonl").exists()
 
 
 def test_ignite_legend_names_colours_counts(make_napari_viewer, tmp_path):
@@ -151,7 +153,9 @@ def test_cocahis_paint_and_export_keeps_original(make_napari_viewer, tmp_path):
     gt2 = viewer.layers["GT2"]
     gt2.paint((5, 5), 0 if gt2.data[5, 5] else 1)
     painted = np.asarray(gt2.data).copy()
-    (written,) = navigator.export_corrections()
+    navigator.workspace.annotator = "alice"
+    (written,) = navigator.save_current()
+    assert written == path.parent / "corrections" / path.name
     with h5py.File(written, "r") as h5:
         np.testing.assert_array_equal(h5["GT/GT2"][0], painted * 255)  # GT2 used 255 as foreground
     assert sha256(path) == before
@@ -205,11 +209,10 @@ def test_paint_export_reopen_for_each_layout(make_napari_viewer, tmp_path, layou
     layer = viewer.layers[layer_name]
     layer.paint((6, 6), 3)  # necrosis / stroma-like code present in each schema
     painted = np.asarray(layer.data).copy()
-    written, *beside = navigator.export_corrections()
+    navigator.workspace.annotator = "alice"
+    # only the corrected mask: a VOC root's labelmap.txt and split lists describe the dataset, and stay as they are
+    (written,) = navigator.save_current()
     assert written == folder / correction
-    # a VOC root also gets labelmap.txt at its root and ImageSets/Segmentation listing the image
-    voc_extras = ["corrections/labelmap.txt", "corrections/ImageSets/Segmentation/train.txt"]
-    assert beside == [folder / extra for extra in (voc_extras if layout == "voc-segmentation" else [])]
     codes, info = mask_io.read_mask(written)
     np.testing.assert_array_equal(codes, painted)
     assert originals(folder) == checksums

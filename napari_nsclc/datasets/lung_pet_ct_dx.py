@@ -367,6 +367,15 @@ def count_annotated_slices(root: Path, row: SeriesRow) -> int | None:
 # --------------------------------------------------------------------------- writing
 
 
+def read_correction(case: Case, files: dict[str, Path]) -> Case:
+    """``case`` with the boxes of its slices read again, corrected XMLs (named by SOPInstanceUID) first."""
+    xml_files = {uid: Path(path) for uid, path in case.document.get("voc_files", {}).items()}
+    xml_files.update({Path(path).stem: Path(path) for path in files.values() if Path(path).suffix == ".xml"})
+    case.boxes = [b for b in case.boxes if b.name != "tumour boxes"]
+    _attach_boxes(case, xml_files, set())
+    return case
+
+
 def _patient_of(case: Case) -> str:
     patient = case.image.metadata.get("patient_id")
     if not patient:
@@ -455,6 +464,7 @@ FORMAT = FormatSpec(
     priority=60,
     is_dataset=True,
     layout="Annotation/ with Lung-PET-CT-Dx/ or metadata.csv",
+    read_correction=read_correction,
     produces=frozenset({"slice boxes"}),
     extras=("pose", "truncated", "difficult"),
     object_fields=voc.voc_object_fields,

@@ -712,6 +712,7 @@ FORMAT = FormatSpec(
     extensions=(".csv",),
     priority=50,
     is_dataset=True,
+    shared_files=("rgb/*",),
     layout="csv/ with rgb/ or mask/",
     produces=frozenset({"polygons", "mask"}),
     extras=("CSV index",),

@@ -438,6 +438,7 @@ FORMATS = [
         extensions=(".csv",),
         priority=50,
         is_dataset=True,
+        shared_files=("metadata.json", "images/*"),
         layout="metadata.json with images/ or annotations/",
         produces=frozenset({"mask", "points"}),
         family="ocelot",

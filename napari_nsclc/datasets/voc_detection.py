@@ -239,6 +239,7 @@ FORMAT = FormatSpec(
     extensions=(".xml",),
     priority=50,
     is_dataset=True,
+    shared_files=("ImageSets/*", "JPEGImages/*"),
     layout="Annotations/*.xml and JPEGImages/",
     produces=frozenset({"boxes"}),
     extras=("pose", "truncated", "difficult", "occluded", "attributes"),

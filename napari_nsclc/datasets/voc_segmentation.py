@@ -233,6 +233,7 @@ FORMAT = FormatSpec(
     extensions=(".png",),
     priority=45,
     is_dataset=True,
+    shared_files=("ImageSets/*", "JPEGImages/*", "labelmap.txt"),
     layout="SegmentationClass/",
     produces=frozenset({"mask", "instances"}),
     family="masks",

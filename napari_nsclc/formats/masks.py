@@ -596,3 +596,22 @@ FORMAT = FormatSpec(
     layers="separate",
     check=needs_image_size("drawing objects into a mask", only_to_draw=True),
 )
+
+
+def read_mask_like(path: str | Path, attributes: Mapping[str, Any]) -> np.ndarray:
+    """Class codes of a mask written by :func:`write_mask_like` with these ``attributes``.
+
+    The inverse of that writer: an RGB mask is decoded with its colour table,
+    a ``value_map`` (255 in a 0/255 mask) is mapped back to its code, so a
+    correction reads back as the codes that were painted.
+
+    Returns
+    -------
+    ndarray of int, shape (H, W)
+    """
+    colors = attributes.get("colors")
+    table = {tuple(int(c) for c in entry[:3]): int(entry[3]) for entry in colors} if colors else None
+    codes, _info = read_mask(path, colors=table)
+    if attributes.get("value_map"):
+        codes = remap_values(codes, attributes["value_map"])
+    return codes

@@ -1,35 +1,34 @@
-"""The "Cases" dock: browse the cases of an opened dataset, see its classes, export corrections.
+"""The "Cases" dock: browse and correct the cases of a dataset.
 
-It lists the cases of any registered dataset whose reader returns several
-(an NSCLC-NAT root, an IGNITE folder, a CoCaHis file, a VOC folder ...), with
-Previous/Next buttons (keys PageUp/PageDown) and a text filter. A legend shows
-each class of the selected Labels layer with its colour and pixel count,
-updated as the user paints. "Export corrections" writes the edited masks back
-into the dataset's own layout (``<root>/corrections/...``) with the dataset's
-writer; originals are never replaced from here.
-
-The widget holds no format logic: it calls :mod:`napari_nsclc.registry`,
-:func:`napari_nsclc.formats.masks.load_case`, :func:`~napari_nsclc.formats.masks.fit_nearest`
-and :mod:`napari_nsclc.layers`.
+It binds to the dataset's :class:`~napari_nsclc.workflow.Workspace` (opened
+once by the reader, or by "Open dataset folder…") and holds no state of its
+own: it lists the cases with their status (untouched, edited, autosaved,
+saved), filters them by name, status and split, moves between them
+(buttons, PageUp/PageDown), saves the current case as a correction
+(Ctrl+S), autosaves it every ``NSCLC_AUTOSAVE_SECONDS`` (60 s) and on every
+case switch, and shows the original or the changes against it. A legend
+lists each class of the selected Labels layer with its colour and pixel
+count, updated as the user paints.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -37,18 +36,43 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .. import registry
-from .._reader import scene_indices, scene_layers
-from ..formats.masks import fit_nearest, load_case
-from ..layers import METADATA_KEY, layer_data_to_case
+from .. import workflow
+from .._reader import scene_layers
+from ..formats.masks import fit_nearest
+from ..layers import METADATA_KEY, case_to_layers, layer_data_to_case
 from ..model import Case, NsclcFormatError
 
 #: Legends count pixels with one pass over the mask; larger masks are skipped.
 MAX_PIXELS_COUNTED = 50_000_000
 
+STATUS_COLORS = {"untouched": "#9a9a9a", "edited": "#ff7f0e", "autosaved": "#d4b000", "saved": "#2ca02c"}
+STATUS_HELP = {
+    "untouched": "no correction saved yet",
+    "edited": "changed on screen, not saved yet",
+    "autosaved": "unsaved changes are kept in the autosave; save to make them a correction",
+    "saved": "a correction is saved in the corrections folder",
+}
+_ACCEPT, _REJECT, _DESTRUCTIVE = (QMessageBox.ButtonRole.AcceptRole, QMessageBox.ButtonRole.RejectRole,
+                                  QMessageBox.ButtonRole.DestructiveRole)  # fmt: skip
+QUESTIONS = {
+    "unsaved": {"title": "Unsaved corrections", "buttons": (
+        ("save", "Save", _ACCEPT), ("discard", "Discard", _DESTRUCTIVE), ("cancel", "Cancel", _REJECT))},
+    "conflict": {"title": "Changed by someone else", "buttons": (
+        ("reload", "Reload theirs", _DESTRUCTIVE), ("copy", "Save mine as a copy", _ACCEPT),
+        ("cancel", "Cancel", _REJECT))},
+    "restore": {"title": "Autosaved corrections found", "buttons": (
+        ("restore", "Restore", _ACCEPT), ("discard", "Discard", _DESTRUCTIVE))},
+}
+
 
 class CaseNavigator(QWidget):
-    """Browse a multi-case dataset, with a class legend and an export action.
+    """Browse and correct the cases of a dataset, bound to its :class:`~napari_nsclc.workflow.Workspace`.
+
+    The workspace holds every piece of state (cases, status, current case,
+    edits, where corrections go); this dock shows it and forwards the user's
+    actions. Questions to the user (unsaved edits, a conflict, restoring an
+    autosave, the annotator's name) go through :meth:`ask`, one place that
+    scripts and tests can answer.
 
     Parameters
     ----------
@@ -58,19 +82,21 @@ class CaseNavigator(QWidget):
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.source: Path | None = None
-        self.spec: registry.FormatSpec | None = None
-        self.cases: list[Case] = []
-        self.index: int | None = None
-        self._edited: dict[int, Case] = {}
-        self._pristine: dict[tuple[int, str], str] = {}  # (case, mask name) -> digest when shown
+        self.workspace: workflow.Workspace | None = None
         self._watched = None
+        self._showing = False  # layers are being refilled by the dock: their events are not edits
 
         self.title = QLabel("Open a dataset folder (File > Open Folder, or the button below).")
         self.title.setWordWrap(True)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter cases by name…")
         self.filter.textChanged.connect(self._apply_filter)
+        self.status_filter = QComboBox()
+        self.status_filter.addItems(["all statuses", *workflow.STATUSES])
+        self.status_filter.currentTextChanged.connect(self._apply_filter)
+        self.split_filter = QComboBox()
+        self.split_filter.addItem("all splits")
+        self.split_filter.currentTextChanged.connect(self._apply_filter)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._on_item)
         self.previous_button = QPushButton("◀ Previous (PgUp)")
@@ -86,23 +112,33 @@ class CaseNavigator(QWidget):
         self.fit_button = QPushButton("Fit mask to image (nearest neighbour)")
         self.fit_button.clicked.connect(self.fit_selected_mask)
         self.fit_button.setEnabled(False)
-        self.replace = QCheckBox("Replace corrections exported before")
-        self.export_button = QPushButton("Export corrections")
-        self.export_button.clicked.connect(self._export_clicked)
+        self.save_button = QPushButton("Save correction (Ctrl+S)")
+        self.save_button.clicked.connect(lambda: self._guarded(self.save_current))
+        self.original_box = QCheckBox("Show the original instead of my correction")
+        self.original_box.toggled.connect(self.show_original)
+        self.changes_box = QCheckBox("Show changes (green added, red removed)")
+        self.changes_box.toggled.connect(self.show_changes)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         open_button = QPushButton("Open dataset folder…")
         open_button.clicked.connect(self._choose_folder)
 
+        filters = QHBoxLayout()
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.split_filter)
         navigation = QHBoxLayout()
         navigation.addWidget(self.previous_button)
         navigation.addWidget(self.next_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.filter)
+        layout.addLayout(filters)
         self.list.setMinimumHeight(90)
         layout.addWidget(self.list, stretch=1)
         layout.addLayout(navigation)
+        layout.addWidget(self.save_button)
+        layout.addWidget(self.original_box)
+        layout.addWidget(self.changes_box)
         layout.addWidget(QLabel("Classes of the selected Labels layer:"))
         self.legend.setMinimumHeight(160)
         layout.addWidget(self.legend, stretch=3)
@@ -110,63 +146,83 @@ class CaseNavigator(QWidget):
         self.warnings.setMaximumHeight(90)
         layout.addWidget(self.warnings, stretch=1)
         layout.addWidget(self.fit_button)
-        layout.addWidget(self.replace)
-        layout.addWidget(self.export_button)
         layout.addWidget(self.status)
         layout.addWidget(open_button)
 
-        for key, action in (("PageDown", self.next_case), ("PageUp", self.previous_case)):
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(int(workflow.autosave_interval() * 1000))
+        self.autosave_timer.timeout.connect(self.autosave_now)
+        self.autosave_timer.start()
+        keys = (("PageDown", self.next_case), ("PageUp", self.previous_case),
+                ("Control-S", lambda: self._guarded(self.save_current)))  # fmt: skip
+        for key, action in keys:
             self.viewer.bind_key(key, lambda viewer, action=action: action(), overwrite=True)
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         for layer in list(self.viewer.layers):
             self._adopt_from_layer(layer)
 
-    # ------------------------------------------------------------------ dataset
+    # ------------------------------------------------------------------ binding to a workspace
+    @property
+    def index(self) -> int | None:
+        """Position of the current case in the dataset, or ``None``."""
+        ws = self.workspace
+        return ws.cases.index(ws.current) if ws is not None and ws.current else None
+
     def set_source(self, path: str | Path, index: int = 0, show: bool = True) -> None:
-        """List the cases of ``path`` (any format the registry reads) and show case ``index``."""
-        path = Path(path)
-        self.spec = registry.detect(path)
-        self.cases = registry.read(path, self.spec.name)
-        self.source = path
-        self._edited.clear()
-        self._pristine.clear()
-        self.index = None
-        self.title.setText(f"<b>{path.name}</b> — {self.spec.title}<br>{len(self.cases)} case(s)")
-        self.list.blockSignals(True)
-        self.list.clear()
-        for number, case in enumerate(self.cases):
-            item = QListWidgetItem(case.name)
-            item.setData(Qt.UserRole, number)
-            self.list.addItem(item)
-        self.list.blockSignals(False)
-        self._apply_filter(self.filter.text())
-        if show and self.cases:
+        """Bind to the workspace of ``path`` (opened once, shared with the reader) and show case ``index``."""
+        self.bind(workflow.open_shared(path))
+        if show and self.workspace.cases:
             self.show_case(index)
 
+    def bind(self, workspace: workflow.Workspace) -> None:
+        """Show ``workspace``'s cases and follow its signals."""
+        if self.workspace is workspace:
+            return
+        if self.workspace is not None:
+            for signal, slot in self._connections():
+                signal.disconnect(slot)
+        self.workspace = workspace
+        for signal, slot in self._connections():
+            signal.connect(slot)
+        spec = workspace.spec
+        self.title.setText(f"<b>{workspace.source.name}</b> — {spec.title}<br>{len(workspace.cases)} case(s); "
+                           f"corrections go to {workspace.corrections}")  # fmt: skip
+        splits = sorted({s for s in map(workspace.split_of, workspace.cases) if s})
+        self.split_filter.blockSignals(True)
+        self.split_filter.clear()
+        self.split_filter.addItems(["all splits", *splits])
+        self.split_filter.setVisible(bool(splits))
+        self.split_filter.blockSignals(False)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for number, case_id in enumerate(workspace.cases):
+            item = QListWidgetItem(case_id)
+            item.setData(Qt.ItemDataRole.UserRole, number)
+            self.list.addItem(item)
+            self._show_status(case_id, workspace.status(case_id), item)
+        self.list.blockSignals(False)
+        self._apply_filter()
+
+    def _connections(self):
+        ws = self.workspace
+        return ((ws.status_changed, self._show_status), (ws.saved, self._on_saved), (ws.problem, self._on_problem))
+
     def _adopt_from_layer(self, layer) -> None:
-        """Follow a dataset the user opened with File > Open (its layers say where it came from)."""
+        """Adopt the workspace the reader opened for this layer's dataset (the dataset is not read again)."""
         dataset = (layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}
         source = dataset.get("source")
-        if source and self.source is not None and Path(source) == self.source:
-            if layer._type_string == "labels":  # remember how the mask looked before any edit
-                self._pristine.setdefault((int(dataset.get("index", 0)), layer.name), _digest(layer.data))
+        if METADATA_KEY in layer.metadata and "overlay" in layer.metadata[METADATA_KEY]:
             return
-        if not source:
-            return
-        if dataset.get("count", 1) <= 1:
-            return
-        try:
-            self.set_source(source, show=False)
-        except NsclcFormatError as error:
-            self.status.setText(str(error))
-            return
-        self.index = int(dataset.get("index", 0))
-        for other in self._case_layers():
-            if other._type_string == "labels":
-                self._pristine.setdefault((_case_index(other, self.index), other.name), _digest(other.data))
-        self._select_row(self.index)
-        self._show_case_info()
+        if source:
+            workspace = workflow.shared(source)
+            if workspace is not None:
+                if self.workspace is not workspace:
+                    self.bind(workspace)
+                    workspace.set_current(workspace.cases[int(dataset.get("index", 0))])
+                    self._select_row(self.index)
+                    self._show_case_info()
+                self._watch_edits(layer)
 
     def _on_layer_inserted(self, event) -> None:
         self._adopt_from_layer(event.value)
@@ -176,125 +232,163 @@ class CaseNavigator(QWidget):
         if folder:
             self._guarded(self.set_source, folder)
 
+    def _watch_edits(self, layer) -> None:
+        """Any paint, move, add, delete or class change on a case layer marks its case edited."""
+        # not set_data or labels_update: napari emits those when it redraws, not only on edits
+        for name in ("paint", "data", "features"):
+            emitter = getattr(layer.events, name, None)
+            if emitter is not None:
+                emitter.connect(lambda event=None, layer=layer: self._on_edit(layer, event))
+
+    def _on_edit(self, layer, event=None) -> None:
+        ws = self.workspace
+        if self._showing or ws is None or layer not in self.viewer.layers:
+            return
+        if getattr(event, "action", None) in ("adding", "removing", "changing"):
+            return  # the event before a change; the one after it follows
+        index = _case_index(layer, None)
+        if index is not None and _layer_source(layer) == str(ws.source):
+            ws.mark_edited(ws.cases[index])
+
+    # ------------------------------------------------------------------ status in the list
+    def _show_status(self, case_id: str, status: str, item=None) -> None:
+        if item is None:
+            number = self.workspace.cases.index(case_id)
+            item = next((self.list.item(r) for r in range(self.list.count())
+                         if self.list.item(r).data(Qt.ItemDataRole.UserRole) == number), None)  # fmt: skip
+        if item is None:
+            return
+        item.setText(case_id if status == "untouched" else f"{case_id}  · {status}")
+        item.setForeground(QColor(STATUS_COLORS[status]))
+        item.setToolTip(STATUS_HELP[status])
+        self._apply_filter()
+
     # ------------------------------------------------------------------ navigation
     def visible_indices(self) -> list[int]:
-        """Case indices that pass the filter, in list order."""
-        return [
-            self.list.item(row).data(Qt.UserRole)
-            for row in range(self.list.count())
-            if not self.list.item(row).isHidden()
-        ]
+        """Case indices that pass the filters, in list order."""
+        rows = (self.list.item(row) for row in range(self.list.count()))
+        return [item.data(Qt.ItemDataRole.UserRole) for item in rows if not item.isHidden()]
 
-    def _apply_filter(self, text: str) -> None:
-        needle = text.strip().lower()
+    def _apply_filter(self, *_args) -> None:
+        ws = self.workspace
+        if ws is None:
+            return
+        status = self.status_filter.currentText()
+        split = self.split_filter.currentText()
+        shown = set(ws.filtered(status=None if status == "all statuses" else status,
+                                split=None if split == "all splits" else split, text=self.filter.text()))  # fmt: skip
         for row in range(self.list.count()):
             item = self.list.item(row)
-            item.setHidden(bool(needle) and needle not in item.text().lower())
+            item.setHidden(ws.cases[item.data(Qt.ItemDataRole.UserRole)] not in shown)
 
     def next_case(self) -> None:
-        """Show the next case that passes the filter."""
+        """Show the next case that passes the filters."""
         self._step(+1)
 
     def previous_case(self) -> None:
-        """Show the previous case that passes the filter."""
+        """Show the previous case that passes the filters."""
         self._step(-1)
 
     def _step(self, delta: int) -> None:
         """Show the next (``+1``) or previous (``-1``) scene: cases of the shown group are skipped."""
+        ws = self.workspace
         visible = self.visible_indices()
-        if not visible:
+        if ws is None or not visible:
             return
         if self.index not in visible:
             target = visible[0] if delta > 0 else visible[-1]
         else:
-            shown = set(scene_indices(self.cases, self.index))
+            shown = {ws.cases.index(c) for c in ws.group_of(ws.current)}
             position = visible.index(self.index)
             ahead = visible[position + 1 :] if delta > 0 else visible[:position][::-1]
             target = next((i for i in ahead if i not in shown), None)
             if target is None:
                 return
-        # a group is entered at its first listed case
-        members = set(scene_indices(self.cases, target))
-        target = next(i for i in visible if i in members)
+        members = {ws.cases.index(c) for c in ws.group_of(ws.cases[target])}
+        target = next(i for i in visible if i in members)  # a group is entered at its first listed case
         self._guarded(self.show_case, target)
 
-    def _select_row(self, index: int) -> None:
+    def _select_row(self, index: int | None) -> None:
         self.list.blockSignals(True)
         for row in range(self.list.count()):
-            if self.list.item(row).data(Qt.UserRole) == index:
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == index:
                 self.list.setCurrentRow(row)
         self.list.blockSignals(False)
 
     def _on_item(self, current, previous=None) -> None:
         if current is not None:
-            self._guarded(self.show_case, current.data(Qt.UserRole))
+            self._guarded(self.show_case, current.data(Qt.ItemDataRole.UserRole))
 
     # ------------------------------------------------------------------ showing a case
     def _case_layers(self) -> list:
-        source = str(self.source) if self.source is not None else None
-        return [
-            layer
-            for layer in self.viewer.layers
-            if ((layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}).get("source") == source
-        ]
+        ws = self.workspace
+        source = str(ws.source) if ws is not None else None
+        return [layer for layer in self.viewer.layers if _layer_source(layer) == source and not _is_overlay(layer)]
 
     def current_case(self, index: int | None = None) -> Case | None:
-        """Case ``index`` (default: the selected one) as on screen, with the user's edits, as the model sees it.
-
-        With a group on screen (the series of one patient), only the layers
-        of that case are taken.
-        """
+        """Case ``index`` (default: the current one) as on screen, with the user's edits."""
         index = self.index if index is None else index
         layers = [layer for layer in self._case_layers() if _case_index(layer, self.index) == index]
         if index is None or not layers:
             return None
-        layer_data = [layer.as_layer_data_tuple() for layer in layers]
-        return layer_data_to_case(layer_data, name=self.cases[index].name)
+        return layer_data_to_case([layer.as_layer_data_tuple() for layer in layers], name=self._name_of(index))
 
-    def _remember_edits(self) -> None:
-        """Keep every case on screen, as edited, for export and for coming back to it."""
-        if self.index is None or not self._case_layers():
-            return
-        for i in scene_indices(self.cases, self.index):
-            case = self.current_case(i)
-            if case is not None:
-                case.group = self.cases[i].group
-                self._edited[i] = case
+    def _name_of(self, index: int) -> str:
+        return self.workspace.original_name(self.workspace.cases[index])
+
+    def _leave_current(self) -> bool:
+        """Autosave the case being left, then ask what to do with its unsaved edits; ``False`` = stay."""
+        ws = self.workspace
+        edited = [c for c in (ws.group_of(ws.current) if ws.current else []) if ws.has_unsaved(c)]
+        if not edited:
+            return True
+        self.autosave_now()
+        answer = self.ask("unsaved", f"{', '.join(edited)} has unsaved corrections.")
+        if answer == "cancel":
+            return False
+        for case_id in edited:
+            if answer == "save":
+                self.save_current(case_id)
+            else:
+                ws.discard_autosave(case_id)
+                ws.load(case_id)  # back to the last saved state: no longer edited
+        return True
 
     def show_case(self, index: int) -> None:
-        """Replace the current case's layers by case ``index`` and its group (edits are kept for export)."""
+        """Show case ``index`` and its group, as last saved (offering a newer autosave)."""
         from napari.layers import Layer
 
-        if not self.cases:
+        ws = self.workspace
+        if ws is None or not ws.cases:
             return
-        index = int(index) % len(self.cases)
-        self._remember_edits()
-        members = []
-        for i in scene_indices(self.cases, index):
-            if i in self._edited:
-                members.append((i, self._edited[i]))
-            else:
-                self.cases[i] = load_case(self.cases[i])
-                members.append((i, self.cases[i]))
-        self.index = index
-        new_layers = scene_layers(members, self.source, len(self.cases))
+        index = int(index) % len(ws.cases)
+        if ws.current is not None and ws.cases[index] not in ws.group_of(ws.current) and not self._leave_current():
+            self._select_row(self.index)
+            return
+        self._clear_overlays()
+        members = [(ws.cases.index(c), self._case_to_show(c)) for c in ws.group_of(ws.cases[index])]
+        ws.set_current(ws.cases[index])
+        new_layers = scene_layers(members, ws.source, len(ws.cases))
         old_layers = self._case_layers()
-        if len(old_layers) == len(new_layers) and all(
-            _reusable(layer, *new) for layer, new in zip(old_layers, new_layers, strict=True)
-        ):
-            # Same kinds of layers: swap their contents, which is much faster than
-            # removing and adding layers, and keeps the user's display settings.
-            for layer, (data, kwargs, _layer_type) in zip(old_layers, new_layers, strict=True):
-                _refill(layer, data, kwargs)
-        else:
-            for layer in old_layers:
-                self.viewer.layers.remove(layer)
-            for data, kwargs, layer_type in new_layers:
-                self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
-        for data, kwargs, layer_type in new_layers:  # by layer name: a name shared in the group has a suffix
-            if layer_type == "labels":
-                self._pristine.setdefault((kwargs["metadata"][METADATA_KEY]["dataset"]["index"], kwargs["name"]),
-                                          _digest(data))
+        self._showing = True
+        try:
+            if len(old_layers) == len(new_layers) and all(
+                _reusable(layer, *new) for layer, new in zip(old_layers, new_layers, strict=True)
+            ):
+                # Same kinds of layers: swap their contents, which is much faster than
+                # removing and adding layers, and keeps the user's display settings.
+                for layer, (data, kwargs, _layer_type) in zip(old_layers, new_layers, strict=True):
+                    _refill(layer, data, kwargs)
+            else:
+                for layer in old_layers:
+                    self.viewer.layers.remove(layer)
+                for data, kwargs, layer_type in new_layers:
+                    self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        finally:
+            self._showing = False
+        for i, case in members:
+            if case.provenance.details.get("restored"):
+                ws.mark_edited(ws.cases[i])
         self._select_row(index)
         labels = [layer for layer in self._case_layers() if layer._type_string == "labels"]
         if labels:
@@ -302,16 +396,168 @@ class CaseNavigator(QWidget):
         self.viewer.reset_view()
         self._show_case_info()
 
+    def _case_to_show(self, case_id: str) -> Case:
+        """The saved case, or its autosave when the user restores it."""
+        ws = self.workspace
+        if ws.has_autosave(case_id) and not ws.is_edited(case_id):
+            if self.ask("restore", f"{case_id} has autosaved corrections that were never saved.") == "restore":
+                recovered = ws.recover(case_id)
+                if recovered is not None:
+                    recovered.provenance.details["restored"] = True
+                    return recovered
+            else:
+                ws.discard_autosave(case_id)
+        return ws.load(case_id)
+
     def _show_case_info(self) -> None:
         self.warnings.clear()
-        if self.index is None:
+        ws = self.workspace
+        if ws is None or ws.current is None:
             return
-        case = self.cases[self.index]
-        self.warnings.addItems(case.provenance.warnings or ["none"])
-        others = len(scene_indices(self.cases, self.index)) - 1
+        case = self.current_case()
+        self.warnings.addItems(ws.warnings(ws.current) or ["none"])
+        others = len(ws.group_of(ws.current)) - 1
         shown_with = f" (shown with the {others} other case(s) of its group)" if others else ""
-        self.status.setText(f"case {self.index + 1} of {len(self.cases)}: {case.name}{shown_with}")
+        self.status.setText(f"case {self.index + 1} of {len(ws.cases)}: {ws.current}{shown_with}")
+        del case
         self.refresh_legend()
+
+    # ------------------------------------------------------------------ saving and autosave
+    def save_current(self, case_id: str | None = None) -> list[Path]:
+        """Save the current case (or ``case_id`` of the scene) as a correction; returns the files written."""
+        from napari.utils import progress
+
+        ws = self.workspace
+        if ws is None or ws.current is None:
+            return []
+        if not ws.annotator:
+            name = self.ask("annotator", "Your name, stamped on every correction you save:")
+            if not name or name == "cancel":
+                return []
+            ws.annotator = workflow.set_annotator(name)
+        written: list[Path] = []
+        for member in [case_id] if case_id else ws.group_of(ws.current):
+            case = self.current_case(ws.cases.index(member))
+            if case is None:
+                continue
+            with progress(total=0, desc=f"saving {member}"):
+                try:
+                    written += ws.save(member, case)
+                except workflow.ConflictError as error:
+                    written += self._resolve_conflict(member, case, error)
+        return written
+
+    def _resolve_conflict(self, case_id: str, case: Case, error) -> list[Path]:
+        answer = self.ask("conflict", str(error))
+        if answer == "copy":
+            return self.workspace.save(case_id, case, as_copy=True)
+        if answer == "reload":
+            self.workspace.discard_autosave(case_id)
+            self.workspace.load(case_id)
+            self.show_case(self.workspace.cases.index(case_id))
+        self.status.setText(f"<span style='color:#d62728'>{error}</span>")
+        return []
+
+    def autosave_now(self) -> None:
+        """Autosave every edited case of the scene on screen (the timer and case switches call this)."""
+        ws = self.workspace
+        if ws is None or ws.current is None:
+            return
+        for member in ws.group_of(ws.current):
+            case = self.current_case(ws.cases.index(member)) if ws.is_edited(member) else None
+            if case is not None:
+                self._guarded(ws.autosave, member, case)
+
+    def _on_saved(self, result) -> None:
+        self.status.setText(result.summary)
+        self.viewer.status = result.summary
+        from napari.utils.notifications import show_info
+
+        show_info(result.summary)
+
+    def _on_problem(self, message: str) -> None:
+        from napari.utils.notifications import show_warning
+
+        self.status.setText(f"<span style='color:#d62728'>{message}</span>")
+        show_warning(message)
+
+    # ------------------------------------------------------------------ original and changes
+    def show_original(self, on: bool) -> None:
+        """Show the original case in place of the correction (``on``), or the correction again."""
+        from napari.layers import Layer
+
+        ws = self.workspace
+        for layer in [layer for layer in self.viewer.layers if _is_overlay(layer, "original")]:
+            self.viewer.layers.remove(layer)
+        corrected = [layer for layer in self._case_layers() if layer._type_string != "image"]
+        for layer in corrected:
+            layer.visible = not on
+        if not on or ws is None or ws.current is None:
+            return
+        for data, kwargs, layer_type in case_to_layers(ws.original(ws.current)):
+            if layer_type == "image":
+                continue
+            kwargs["name"] = f"original: {kwargs.get('name', '')}"
+            kwargs.setdefault("metadata", {}).setdefault(METADATA_KEY, {})["overlay"] = "original"
+            self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+
+    def show_changes(self, on: bool) -> None:
+        """Overlay what the correction changed against the original: green added, red removed."""
+        from napari.layers import Layer
+
+        from ..diff_layers import diff_layer_data
+        from ..workflow.changes import case_changes
+
+        for layer in [layer for layer in self.viewer.layers if _is_overlay(layer, "changes")]:
+            self.viewer.layers.remove(layer)
+        ws = self.workspace
+        if not on or ws is None or ws.current is None:
+            return
+        case = self.current_case()
+        changes = case_changes(ws.original(ws.current), case)
+        for data, kwargs, layer_type in diff_layer_data(changes, case):
+            self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        self.status.setText(f"{ws.current} against the original: {changes.summary()}")
+
+    def _clear_overlays(self) -> None:
+        for box in (self.original_box, self.changes_box):
+            box.blockSignals(True)
+            box.setChecked(False)
+            box.blockSignals(False)
+        for layer in [layer for layer in self.viewer.layers if _is_overlay(layer)]:
+            self.viewer.layers.remove(layer)
+        for layer in self._case_layers():
+            layer.visible = True
+
+    # ------------------------------------------------------------------ questions to the user
+    def ask(self, question: str, text: str) -> str:
+        """Ask the user; returns the answer's key.
+
+        ``"unsaved"``: save / discard / cancel; ``"conflict"``: reload / copy /
+        cancel; ``"restore"``: restore / discard; ``"annotator"``: the name
+        typed, or ``"cancel"``.
+        """
+        if question == "annotator":
+            name, ok = QInputDialog.getText(self, "Who is annotating?", text)
+            return name if ok else "cancel"
+        choices = QUESTIONS[question]
+        box = QMessageBox(self)
+        box.setWindowTitle(choices["title"])
+        box.setText(text)
+        buttons = {box.addButton(label, role): key for key, label, role in choices["buttons"]}
+        box.exec_() if hasattr(box, "exec_") else box.exec()
+        return buttons.get(box.clickedButton(), "cancel")
+
+    def _guarded(self, action, *args):
+        """Run ``action``; show a file problem in the dock instead of a traceback (edits stay on screen)."""
+        try:
+            return action(*args)
+        except NsclcFormatError as error:
+            self.status.setText(f"<span style='color:#d62728'>{error}</span>")
+            from napari.utils.notifications import show_warning
+
+            show_warning(str(error))
+            return None
 
     # ------------------------------------------------------------------ legend
     def _on_active_layer(self, event=None) -> None:
@@ -403,58 +649,6 @@ class CaseNavigator(QWidget):
         )
         self.refresh_legend()
 
-    # ------------------------------------------------------------------ export
-    def edited_cases(self) -> list[Case]:
-        """Every viewed case with the masks the user changed (unchanged masks left out)."""
-        self._remember_edits()
-        out = []
-        for index in sorted(self._edited):
-            case = self._edited[index]
-            changed = [m for m in case.masks if self._pristine.get((index, m.name)) != _digest(m.data)]
-            if changed:
-                out.append(replace(case, masks=changed))
-        return out
-
-    def export_corrections(self, overwrite: bool | None = None) -> list[Path]:
-        """Write the masks the user changed into ``<dataset>/corrections`` with the dataset's writer.
-
-        Returns the files written (none when nothing was edited). Originals
-        are never replaced from here.
-        """
-        if self.spec is None or self.source is None or self.spec.write is None:
-            raise NsclcFormatError(self.source or ".", "this dataset has no writer for corrections")
-        overwrite = self.replace.isChecked() if overwrite is None else overwrite
-        cases = self.edited_cases()
-        if not cases:
-            self.status.setText("nothing to export: no mask was changed")
-            return []
-        root = self._corrections_root()
-        written = registry.write(cases, root, self.spec.name, overwrite=overwrite)
-        self.status.setText(f"exported {len(written)} file(s) under {root / 'corrections'}")
-        return written
-
-    def _corrections_root(self) -> Path:
-        """The folder the dataset's writer treats as the dataset root."""
-        for case in self._edited.values():
-            for mask in case.masks:
-                if mask.attributes.get("root"):
-                    return Path(mask.attributes["root"])
-        return self.source if self.source.is_dir() else self.source.parent
-
-    def _export_clicked(self) -> None:
-        self._guarded(self.export_corrections)
-
-    def _guarded(self, action, *args):
-        """Run ``action``; show a file problem in the dock instead of a traceback."""
-        try:
-            return action(*args)
-        except NsclcFormatError as error:
-            self.status.setText(f"<span style='color:#d62728'>{error}</span>")
-            from napari.utils.notifications import show_warning
-
-            show_warning(str(error))
-            return None
-
 
 def _case_index(layer, default: int | None) -> int | None:
     """The index of the dataset case a layer shows (its ``dataset`` tag), else ``default``."""
@@ -487,14 +681,12 @@ def _refill(layer, data, kwargs: dict) -> None:
     layer.refresh()
 
 
-def _digest(data) -> str:
-    """A fingerprint of a mask's pixels, to tell edited masks from untouched ones.
+def _layer_source(layer) -> str | None:
+    return ((layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}).get("source")
 
-    Lazy stacks (dask, e.g. PCam's labels) are not read: napari cannot paint
-    them, so they count as unchanged while they are the same object.
-    """
-    data = data[0] if isinstance(data, (list, tuple)) else data
-    if not isinstance(data, np.ndarray):
-        return f"lazy:{id(data)}"
-    array = np.ascontiguousarray(data)
-    return hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest() + str(array.shape)
+
+def _is_overlay(layer, kind: str | None = None) -> bool:
+    """Whether ``layer`` is the dock's overlay (``"original"`` or ``"changes"``), not a case layer."""
+    overlay = (layer.metadata.get(METADATA_KEY) or {}).get("overlay")
+    return overlay is not None and (kind is None or overlay == kind)
+
