@@ -515,8 +515,11 @@ class CaseNavigator(QWidget):
             return
         case = self.current_case()
         changes = case_changes(ws.original(ws.current), case)
+        active = self.viewer.layers.selection.active
         for data, kwargs, layer_type in diff_layer_data(changes, case):
             self.viewer.add_layer(Layer.create(data, kwargs, layer_type))
+        if active is not None:  # keep painting (and the legend) on the corrected layer, not the overlay
+            self.viewer.layers.selection.active = active
         self.status.setText(f"{ws.current} against the original: {changes.summary()}")
 
     def _clear_overlays(self) -> None:
