@@ -414,12 +414,10 @@ class CaseNavigator(QWidget):
         ws = self.workspace
         if ws is None or ws.current is None:
             return
-        case = self.current_case()
         self.warnings.addItems(ws.warnings(ws.current) or ["none"])
         others = len(ws.group_of(ws.current)) - 1
         shown_with = f" (shown with the {others} other case(s) of its group)" if others else ""
         self.status.setText(f"case {self.index + 1} of {len(ws.cases)}: {ws.current}{shown_with}")
-        del case
         self.refresh_legend()
 
     # ------------------------------------------------------------------ saving and autosave
