@@ -140,10 +140,12 @@ def scene_layers(members: Sequence[tuple[int, Case]], source, count: int) -> lis
     for i, case, case_layers in per_case:
         for data, kwargs, layer_type in case_layers:
             name = kwargs.get("name")
+            nsclc = kwargs.setdefault("metadata", {}).setdefault("nsclc", {})
             if names[name] > 1:
                 label = case.image.name if layer_type != "image" and case.image.name else case.name
                 kwargs["name"] = f"{name} ({label})"
-            kwargs.setdefault("metadata", {}).setdefault("nsclc", {})["dataset"] = {
+                nsclc["set_name"] = name  # the name the set has in the case, for writers and change counts
+            nsclc["dataset"] = {
                 "source": str(Path(source)),
                 "index": i,
                 "count": count,

@@ -43,14 +43,19 @@ from .model import (
     Provenance,
     default_color,
 )
+from .workflow.history import LayerState
 
 __all__ = [
+    "case_from_layers",
     "case_to_layers",
+    "dataset_tag",
     "decode_polygon",
     "encode_polygon",
     "layer_data_to_case",
+    "layer_state",
     "layer_to_model",
     "model_to_layer",
+    "restore_layer_state",
 ]
 
 LayerDataTuple = tuple[Any, dict, str]
@@ -427,7 +432,8 @@ def layer_to_model(data: Any, meta: dict, layer_type: str):
     :class:`PolygonSet`, or ``None`` for image layers.
     """
     nsclc = _nsclc_meta(meta)
-    name = meta.get("name", layer_type)
+    # a layer renamed to tell apart the sets of a scene (see _reader.scene_layers) keeps its set's name
+    name = _nsclc_meta(meta).get("set_name") or meta.get("name", layer_type)
     if layer_type == "labels":
         extra = nsclc.get("extra", {})
         features = meta.get("features")
@@ -516,3 +522,62 @@ def layer_data_to_case(layer_data: Sequence[tuple[Any, dict, str]], name: str = 
             if image is not None:
                 case.image = replace(image, data=data)
     return case
+
+
+# --------------------------------------------------------------------------- layers of a dataset case
+
+
+def dataset_tag(layer) -> dict:
+    """Where the case a layer shows sits in its dataset: ``{"source", "index", "count"}``, or ``{}``.
+
+    The reader tags every layer of a dataset opened for correction
+    (:func:`napari_nsclc._reader.scene_layers`); overlays the docks add are not case layers.
+    """
+    nsclc = (layer.metadata or {}).get(METADATA_KEY) or {}
+    return {} if "overlay" in nsclc else nsclc.get("dataset") or {}
+
+
+def case_from_layers(layers: Sequence, source, index: int, name: str = "") -> Case | None:
+    """Case ``index`` of the dataset at ``source`` as on screen: the layers tagged with it, edits included.
+
+    A centroids view of nucleus contours (the Classes dock's "Show as
+    centroids") is not a layer of its own in the case: its classes stand in
+    for those of the contours it was made from. Returns ``None`` when no layer shows the case.
+    """
+    chosen = [layer for layer in layers if dataset_tag(layer).get("source") == str(source)
+              and dataset_tag(layer).get("index") == index]  # fmt: skip
+    centroid_classes = {}
+    for layer in chosen:
+        contours = ((layer.metadata or {}).get(METADATA_KEY) or {}).get("contours_layer")
+        if contours is not None:
+            centroid_classes[contours] = layer.features
+    layer_data = []
+    for layer in chosen:
+        if ((layer.metadata or {}).get(METADATA_KEY) or {}).get("contours_layer") is not None:
+            continue
+        data, kwargs, layer_type = layer.as_layer_data_tuple()
+        features = centroid_classes.get(layer.name)
+        if features is not None and len(features) == len(kwargs.get("features", ())):
+            kwargs = {**kwargs, "features": features}
+        layer_data.append((data, kwargs, layer_type))
+    return layer_data_to_case(layer_data, name=name) if layer_data else None
+
+
+def layer_state(layer, data_from: LayerState | None = None) -> LayerState:
+    """A copy of a Points or Shapes layer's objects, for undo; ``data_from`` reuses its unchanged data."""
+    features = layer.features.copy()
+    if data_from is not None:
+        return LayerState(data_from.data, features, data_from.shape_types)
+    if hasattr(layer, "shape_type"):
+        return LayerState([np.array(d, copy=True) for d in layer.data], features, list(layer.shape_type))
+    return LayerState(np.array(layer.data, copy=True), features)
+
+
+def restore_layer_state(layer, state: LayerState) -> None:
+    """Give a Points or Shapes layer the objects of ``state`` (its colours are left to the caller)."""
+    layer.selected_data = set()
+    if state.shape_types is not None:
+        layer.data = list(zip(state.data, state.shape_types, strict=True))
+    else:
+        layer.data = state.data.copy()
+    layer.features = state.features.copy()

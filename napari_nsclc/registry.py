@@ -236,11 +236,15 @@ def _unrecognised_folder(folder: Path) -> str:
     return f"{problem}; {holds} {named}{more}: open one of those instead"
 
 
-def read(path: str | Path, format: str | None = None) -> list[Case]:
-    """Read ``path`` into cases, detecting the format unless one is named."""
+def read(path: str | Path, format: str | None = None, **options) -> list[Case]:
+    """Read ``path`` into cases, detecting the format unless one is named.
+
+    ``options`` go to the reader, e.g. ``progress=`` for the DICOM readers;
+    see :func:`reader_accepts`.
+    """
     spec = get_format(format) if format else detect(path)
     try:
-        return spec.read(Path(path))
+        return spec.read(Path(path), **options)
     except NsclcFormatError:
         raise
     except Exception as error:  # noqa: BLE001 - user files fail in library-specific ways
@@ -248,6 +252,13 @@ def read(path: str | Path, format: str | None = None) -> list[Case]:
         # struct); the user needs the file and the reason, not a traceback.
         reason = str(error) or type(error).__name__
         raise NsclcFormatError(path, f"cannot be read as {spec.title}: {reason}") from error
+
+
+def reader_accepts(spec: FormatSpec, option: str) -> bool:
+    """Whether ``spec``'s reader takes the keyword ``option`` (``"progress"``, ``"lazy"``)."""
+    import inspect
+
+    return option in inspect.signature(spec.read).parameters
 
 
 def write(

@@ -25,6 +25,8 @@ HEADLESS_MODULES = [
     "napari_nsclc.workflow.corrections",
     "napari_nsclc.workflow.files",
     "napari_nsclc.workflow.identity",
+    "napari_nsclc.workflow.history",
+    "napari_nsclc.layers",
     *[f"napari_nsclc.formats.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.formats.__path__)],
     *[f"napari_nsclc.datasets.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.datasets.__path__)],
     *[f"napari_nsclc.{name}" for name in ("geometry", "rle") if importlib.util.find_spec(f"napari_nsclc.{name}")],

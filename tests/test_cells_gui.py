@@ -78,7 +78,7 @@ def test_midog_points_classify_add_move_delete_undo_save_reopen(editor, tmp_path
     np.testing.assert_array_equal(points.data[4], [199.5, 39.5])
     assert widget.redo()
     np.testing.assert_array_equal(points.data[4], [77.0, 88.0])
-    assert len(widget.redo_stack) == 1
+    assert len(widget.history().redo_steps) == 1
     # Ctrl+Z from the canvas undoes too (the move again), then redo it
     _press(viewer, "Control-Z")
     np.testing.assert_array_equal(points.data[4], [199.5, 39.5])
@@ -88,7 +88,7 @@ def test_midog_points_classify_add_move_delete_undo_save_reopen(editor, tmp_path
 
     # save through the dock, reopen, compare
     out = tmp_path / "edited.json"
-    widget.save(out, "midog")
+    widget.export(out, "midog")
     (case,) = registry.read(out)
     reopened = case.points[0]
     np.testing.assert_array_equal(reopened.coords, points.data)
@@ -154,7 +154,7 @@ def test_nucls_shapes_levels_centroids_and_csv(editor, tmp_path):
     assert shapes.features["class"].iloc[5] == "mitotic_figure"
 
     out = tmp_path / "edited.csv"
-    widget.save(out, "nucls")
+    widget.export(out, "nucls")
     rows = out.read_text().splitlines()
     assert rows[0] == csv_path.read_text().splitlines()[0]
     assert rows[1].split(",")[1:4] == ["lymphocyte", "lymphocyte", "sTIL"]
@@ -207,7 +207,7 @@ def test_points_formats_classify_add_undo_save_reopen(editor, tmp_path, layout, 
     assert widget.undo() and len(points.data) == count + 1
     assert points.features["class"].iloc[-1] == widget.class_names[0]
     out = tmp_path / f"saved{suffix}"
-    widget.save(out, format_name)
+    widget.export(out, format_name)
     reopened = registry.read(out)
     case = next(c for c in reopened if c.points)
     saved = next(p for p in case.points if len(p) == count + 1)

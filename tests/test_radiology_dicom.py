@@ -279,3 +279,17 @@ def test_colour_screen_capture_is_skipped(tmp_path):
     cases = dicom.read_dicom(tmp_path)
     assert [c.image.shape for c in cases] == [(2, 16, 16)]
     assert any(w.startswith("capture.dcm: a colour image") for w in cases[0].provenance.warnings)
+
+
+def test_a_whole_collection_decodes_only_its_first_gigabyte_up_front(tmp_path, monkeypatch):
+    from napari_nsclc.formats import dicom as dicom_module
+    from napari_nsclc.testing import build
+
+    root = build("lung-pet-ct-dx", tmp_path)
+    eager = dicom_module.read_dicom(root / "Lung-PET-CT-Dx")
+    assert [c.image.metadata["lazy"] for c in eager] == [False, False]  # small series: decoded at once
+    first_bytes = np.asarray(eager[0].image.data).nbytes
+    monkeypatch.setattr(dicom_module, "EAGER_TOTAL_BYTES", first_bytes)  # room for the first series only
+    cases = dicom_module.read_dicom(root / "Lung-PET-CT-Dx")
+    assert [c.image.metadata["lazy"] for c in cases] == [False, True]
+    np.testing.assert_array_equal(np.asarray(cases[1].image.data), np.asarray(eager[1].image.data))

@@ -492,6 +492,22 @@ def test_read_only_dataset_needs_a_corrections_folder(nat, tmp_path, monkeypatch
     assert originals(nat) == before_files
     assert np.array_equal(ws.load("2").masks[0].data, painted)
 
+    # napari's path: the dataset is read once, and corrections go to the user's data folder
+    import platformdirs
+
+    from napari_nsclc import registry
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "user-data"))
+    monkeypatch.setattr(workflow_workspace, "_OPENED", {})
+    reads = []
+    real_read = registry.read
+    monkeypatch.setattr(registry, "read", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    shared_ws = workflow_workspace.open_shared(nat)
+    assert len(reads) == 1
+    assert shared_ws.corrections.parent == tmp_path / "user-data" / "corrections"
+    assert shared_ws.corrections.name.startswith(f"{nat.name}-")
+    assert workflow_workspace.open_shared(nat) is shared_ws and len(reads) == 1
+
 
 # --------------------------------------------------------------------------- 7. identity
 
@@ -571,3 +587,148 @@ def test_filtered_by_status_split_and_text(nat):
     assert ws.filtered(status="saved", text="2") == ["2"]
     with pytest.raises(KeyError):
         ws.load("4")
+
+
+def test_lung_box_moved_to_another_slice_leaves_the_old_slice_empty_in_the_correction(tmp_path):
+    from defusedxml import ElementTree
+
+    root = build("lung-pet-ct-dx", tmp_path)
+    before_files = originals(root)
+    ws = Workspace.open(root, annotator="alice")
+    case_id = ws.cases[0]
+    case = ws.load(case_id)
+    boxes = case.boxes[0]
+    assert boxes.planes.tolist() == [2, 3, 4, 5, 6, 7, 8]
+    uids = case.image.metadata["sop_instance_uids"]
+    boxes.planes[0] = 9  # slice 2's only box goes to slice 9, which had none
+    result = ws.save_case(case_id, case)
+    folder = ws.corrections / "Annotation" / "A0001"
+    assert sorted(result.paths) == sorted([folder / f"{uids[2]}.xml", folder / f"{uids[9]}.xml"])
+    assert result.changes.objects_moved == 1 and result.changes.objects_added == result.changes.objects_removed == 0
+
+    emptied = ElementTree.parse(folder / f"{uids[2]}.xml").getroot()
+    assert emptied.tag == "annotation" and emptied.findall("object") == []
+    assert emptied.find("size/width").text == "64"  # the original's header is kept
+    (moved,) = ElementTree.parse(folder / f"{uids[9]}.xml").getroot().findall("object")
+    assert moved.find("name").text == "A"
+    sidecar = json.loads(Path(f"{folder / uids[9]}.xml.provenance.json").read_text())
+    # a slice with no original XML: its source is the series folder, which has no single checksum
+    assert sidecar["source"].startswith("Lung-PET-CT-Dx/") and sidecar["source_sha256"] is None
+
+    reopened = Workspace.open(root, annotator="bob").load(case_id)
+    assert sorted(reopened.boxes[0].planes.tolist()) == [3, 4, 5, 6, 7, 8, 9]
+    assert originals(root) == before_files
+
+
+def test_cocahis_correction_holds_only_gt_and_is_read_back_over_the_originals(tmp_path):
+    import h5py
+
+    path = build("cocahis", tmp_path)
+    original_sha = sha(path)
+    ws = Workspace.open(path, annotator="alice")
+    assert ws.whole_file and len(ws.cases) == 2
+    first, second = ws.cases
+    case = ws.load(second)
+    gt1 = next(m for m in case.masks if m.name == "GT1")
+    before = np.asarray(gt1.data).copy()
+    gt1.data = before.copy()
+    gt1.data[:8, :8] = 1 - before[:8, :8]  # flip a corner
+    flipped = np.asarray(gt1.data).copy()
+
+    ws.mark_edited(second)
+    ws.autosave(second, case)
+    recovered = ws.recover(second)
+    np.testing.assert_array_equal(next(m for m in recovered.masks if m.name == "GT1").data, flipped)
+
+    result = ws.save_case(second, case)
+    (target,) = result.paths
+    assert target == ws.corrections / path.name
+    with h5py.File(target, "r") as h5:  # read back with h5py: GT only, the other image untouched
+        assert "HE" not in h5
+        with h5py.File(path, "r") as original:
+            np.testing.assert_array_equal(h5["GT/GT1"][0], original["GT/GT1"][0])
+            foreground = int(original["GT/GT1"][:].max()) or 1
+        np.testing.assert_array_equal(h5["GT/GT1"][1] != 0, flipped != 0)
+        assert set(np.unique(h5["GT/GT1"][1]).tolist()) <= {0, foreground}
+
+    reopened = Workspace.open(path, annotator="bob")
+    again = reopened.load(second)
+    np.testing.assert_array_equal(next(m for m in again.masks if m.name == "GT1").data, flipped)
+    assert again.image.data is not None and np.asarray(again.image.data).shape[-1] == 3  # H&E from the original
+    np.testing.assert_array_equal(next(m for m in reopened.load(first).masks if m.name == "GT1").data,
+                                  next(m for m in ws.original(first).masks if m.name == "GT1").data)
+    assert reopened.status(second) == "saved" and sha(path) == original_sha
+
+    # saving the other image keeps this one's correction (the one file holds both)
+    other = reopened.load(first)
+    next(m for m in other.masks if m.name == "GT2").data[0, 0] ^= 1
+    reopened.save(first, other)
+    np.testing.assert_array_equal(next(m for m in Workspace.open(path).load(second).masks if m.name == "GT1").data,
+                                  flipped)
+
+
+def test_lung_patient_folder_corrects_into_the_collections_corrections(tmp_path):
+    root = build("lung-pet-ct-dx", tmp_path)
+    patient = root / "Lung-PET-CT-Dx" / "Lung_Dx-A0001"
+    ws = Workspace.open(patient, annotator="alice")
+    assert ws.root == root and ws.corrections == root / "corrections"
+    case_id = ws.cases[0]
+    case = ws.load(case_id)
+    uid = case.image.metadata["sop_instance_uids"][int(case.boxes[0].planes[0])]
+    case.boxes[0].bounds[0] += 1  # one box, one pixel
+    result = ws.save_case(case_id, case)
+    assert result.paths == (root / "corrections" / "Annotation" / "A0001" / f"{uid}.xml",)  # that slice's XML only
+    assert result.changes.objects_moved == 1
+    # the same collection opened from its root sees that correction
+    assert Workspace.open(root).status(case_id) == "saved"
+
+
+def test_another_annotators_save_keeps_my_autosave(nat):
+    alice = Workspace.open(nat, annotator="alice")
+    mine = alice.load("2")
+    painted, _ = paint(mine)
+    alice.mark_edited("2")
+    alice.autosave("2", mine)
+
+    bob = Workspace.open(nat, annotator="bob")
+    theirs = bob.load("2")
+    paint(theirs, rows=slice(20, 24), cols=slice(20, 24))
+    bob.save("2", theirs)
+    assert alice.has_autosave("2")  # her unsaved work is still there
+    with pytest.raises(ConflictError):
+        alice.save("2", mine)
+    assert alice.has_autosave("2") and alice.status("2") == "autosaved"
+    np.testing.assert_array_equal(Workspace.open(nat, annotator="alice").recover("2").masks[0].data, painted)
+
+    alice.save("2", mine, as_copy=True)
+    assert not alice.has_autosave("2")  # her own save: the autosave is done with
+
+
+def test_a_save_after_restoring_is_refused_if_someone_saved_meanwhile(nat):
+    alice = Workspace.open(nat, annotator="alice")
+    mine = alice.load("2")
+    painted, _ = paint(mine)
+    alice.mark_edited("2")
+    alice.autosave("2", mine)  # ... and napari crashes
+
+    bob = Workspace.open(nat, annotator="bob")
+    theirs = bob.load("2")
+    paint(theirs, rows=slice(20, 24), cols=slice(20, 24))
+    (bobs,) = bob.save("2", theirs)
+    bob_sha = sha(bobs)
+
+    restarted = Workspace.open(nat, annotator="alice")
+    restored = restarted.recover("2")
+    np.testing.assert_array_equal(restored.masks[0].data, painted)
+    with pytest.raises(ConflictError):  # her edits were made on the original, not on bob's correction
+        restarted.save("2", restored)
+    assert sha(bobs) == bob_sha
+
+    # with nobody in between, restoring and saving just works
+    again = Workspace.open(nat, annotator="carol")
+    case = again.load("3")
+    paint(case)
+    again.mark_edited("3")
+    again.autosave("3", case)
+    after_crash = Workspace.open(nat, annotator="carol")
+    assert after_crash.save("3", after_crash.recover("3"))

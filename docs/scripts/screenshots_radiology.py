@@ -19,10 +19,8 @@ from pathlib import Path
 
 import napari
 
-from napari_nsclc import registry
-from napari_nsclc.layers import image_to_layer
 from napari_nsclc.testing import build
-from napari_nsclc.widgets.dicom_browser import DicomBrowser
+from napari_nsclc.widgets.dicom_browser import COLUMNS, DicomBrowser
 from _window import IMAGES, settle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +33,8 @@ def real_sample_in_lung_window() -> None:
     browser = DicomBrowser(viewer)
     viewer.window.add_dock_widget(browser, name="DICOM browser", area="right")
     browser.set_root(SAMPLES / "lung-pet-ct-dx")
-    b40f = next(i for i, row in enumerate(browser.rows) if "B40f" in row.series)
-    browser.open_row(b40f)
+    series = [browser.table.item(row, COLUMNS.index("Series")).text() for row in range(browser.table.rowCount())]
+    browser.open_row(next(i for i, text in enumerate(series) if "B40f" in text))  # on top of B70f
     browser.apply_window("lung")
     browser.jump(+1)
     browser.jump(+1)  # the third annotated slice: a well-sized box in the right lung
@@ -57,14 +55,10 @@ def synthetic_pet_over_ct(folder: Path) -> None:
     browser = DicomBrowser(viewer)
     viewer.window.add_dock_widget(browser, name="DICOM browser", area="right")
     browser.set_root(root)
-    browser.open_row(0)
-    boxes = browser.boxes_layer
-    pet_case = registry.read(next(p for p in root.rglob("*PET WB*") if p.is_dir()))[0]
-    data, kwargs, _ = image_to_layer(pet_case.image)
-    pet = viewer.add_image(data, **kwargs)  # scale, translate and units in mm come with the layer data
-    pet.blending = "additive"
-    pet.opacity = 0.6
-    viewer.layers.move(viewer.layers.index(boxes), len(viewer.layers))
+    browser.open_row(0)  # the CT, on top of the PET of its study (scale, translate and units in mm)
+    pet = viewer.layers["PT 3 PET WB"]
+    pet.opacity = 0.6  # additive, as the reader sets it
+    viewer.layers.move(viewer.layers.index(pet), viewer.layers.index(browser.boxes_layer))  # over the CT, under its boxes
     browser.go_to_plane(5)
     browser.jump(+1)
     browser.jump(-1)  # back on plane 5, with the status line updated

@@ -400,6 +400,12 @@ def _objects_by_slice(case: Case) -> dict[str, list[voc.VocObject]]:
     return by_uid
 
 
+def _is_source(case: Case, uid: str, target: Path) -> bool:
+    """Whether ``target`` is the very file the slice's boxes were read from."""
+    source = case.document.get("voc_files", {}).get(uid)
+    return source is not None and target.is_file() and target.resolve() == Path(source).resolve()
+
+
 def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: bool = False) -> list[Path]:
     """Write the tumour boxes of ``cases`` as ``Annotation/<patient>/<SOPInstanceUID>.xml``.
 
@@ -413,7 +419,8 @@ def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: 
     overwrite : bool
         Replace files whose content changes. Files whose content would be the
         same are never touched. With ``overwrite=True``, a slice whose boxes
-        were all deleted has its XML removed.
+        were all deleted has its XML removed when written in place; written
+        anywhere else it gets an XML with no ``<object>``.
 
     Returns
     -------
@@ -437,11 +444,13 @@ def write_lung_pet_ct_dx(cases: Sequence[Case], path: str | Path, *, overwrite: 
             target = folder / f"{uid}.xml"
             objects = by_uid.get(uid, [])
             source = documents.get(uid)
-            if not objects and source is not None and voc.parse_voc(source, target)[1]:
-                if target.is_file() and target.read_text() == source and overwrite:
+            if not objects and source is not None and voc.parse_voc(source, target)[1] and _is_source(case, uid, target):
+                if target.read_text() == source and overwrite:
                     target.unlink()
                     changed.append(target)
                 continue
+            # Written elsewhere (a conversion, a correction), a slice whose boxes were all
+            # deleted gets an XML with no object: leaving it out would let the original's boxes show through.
             text = voc.render_voc(objects, source if source is not None else blank)
             if voc.write_text_if_changed(target, text, overwrite):
                 changed.append(target)

@@ -51,6 +51,7 @@ from ..model import (
     Provenance,
 )
 from ..registry import FormatSpec
+from .instance_edits import NucleusEdit, apply_edits
 
 __all__ = [
     "FORMAT",
@@ -348,23 +349,48 @@ def _read_fov(root: Path, stem: str) -> Case:
         case.image.shape = tuple(case.image.data.shape[:2])
     _place(case, stem)
     if "csv" in files:
-        text = files["csv"].read_text(encoding="utf-8")
-        case.document["nucls_newline"] = "\r\n" if "\r\n" in text[:4096] else "\n"
-        rows, columns = _parse_csv(text)
-        case.document["nucls_columns"] = columns
-        case.polygons.append(_polygons_from_rows(rows, files["csv"].name, case.provenance.warnings))
+        case.polygons.append(_nuclei_of_csv(files["csv"], case))
     if "mask" in files:
-        # RGB(A) as stored: its channels carry the codes (an RGBA mask is written back as RGBA)
-        mask, info = imageio.read_pixels(files["mask"], as_mask=True)
-        if info["encoding"] != "rgb":  # a palette (or grey) PNG: its colours carry the codes
-            mask, _ = imageio.read_pixels(files["mask"])
-        mask = _fit_to_rgb(mask, case, files["mask"])
+        mask = _mask_of_png(files["mask"], case)
         case.masks.extend(_masks_from_array(mask, case))
         if case.image.shape is None:
             case.image.shape = tuple(mask.shape[:2])
             _place(case, stem)
     if not files:
         case.provenance.warnings.append(f"{stem}: no rgb, mask or csv file found")
+    return case
+
+
+def _nuclei_of_csv(path: Path, case: Case) -> PolygonSet:
+    """The nuclei of a FOV's CSV; its columns and line endings go to ``case.document`` for writing back."""
+    text = path.read_text(encoding="utf-8")
+    case.document["nucls_newline"] = "\r\n" if "\r\n" in text[:4096] else "\n"
+    rows, columns = _parse_csv(text)
+    case.document["nucls_columns"] = columns
+    case.document["nucls_read_rows"] = rows  # what the mask agrees with: writing finds deleted nuclei by it
+    return _polygons_from_rows(rows, path.name, case.provenance.warnings)
+
+
+def _mask_of_png(path: Path, case: Case) -> np.ndarray:
+    """A FOV's pair-encoded mask PNG, fitted to its RGB."""
+    # RGB(A) as stored: its channels carry the codes (an RGBA mask is written back as RGBA)
+    mask, info = imageio.read_pixels(path, as_mask=True)
+    if info["encoding"] != "rgb":  # a palette (or grey) PNG: its colours carry the codes
+        mask, _ = imageio.read_pixels(path)
+    return _fit_to_rgb(mask, case, path)
+
+
+def read_correction(case: Case, files: dict[str, Path]) -> Case:
+    """``case`` with what a correction (or autosave) of it holds: ``csv/<stem>.csv``, ``mask/<stem>.png`` or both.
+
+    A correction holds only the files that changed, so it cannot be read as a
+    NuCLS folder on its own; each file replaces its part of the original case.
+    """
+    by_folder = {Path(relative).parent.name: Path(path) for relative, path in files.items()}
+    if "csv" in by_folder:
+        case.polygons = [_nuclei_of_csv(by_folder["csv"], case)]
+    if "mask" in by_folder:
+        case.masks = _masks_from_array(_mask_of_png(by_folder["mask"], case), case)
     return case
 
 
@@ -599,27 +625,69 @@ def mask_array(case: Case) -> np.ndarray | None:
     channels = int(instance.attributes.get("channels", 3)) if instance is not None else 3
     channels = channels if channels in (3, 4) else 3
     fov = None if fov_mask is None else np.asarray(fov_mask.data)
-    polygons_edited = any(
-        "row" not in attrs or not _row_unchanged(attrs["row"], polygon, str(raw), attrs)
-        for objects in case.polygons
-        for polygon, raw, attrs in zip(objects.polygons, objects.classes, objects.attributes, strict=True)
-    )
-    if instance is not None and not polygons_edited:
+    if instance is not None:
+        # the mask as read, with only the edited nuclei changed (re-rasterising all would move untouched ones)
         codes = {i: class_code(name) for i, name in instance.instance_classes.items()}
-        return encode_mask(np.asarray(instance.data), codes, fov, channels)
+        edits = _nucleus_edits(case)
+        instances = np.asarray(instance.data)
+        if edits:
+            try:
+                instances, codes = apply_edits(instances, codes, edits, _rasterize_nuclei, MAX_INSTANCES)
+            except ValueError as error:
+                raise NsclcFormatError(case.name, str(error)) from error
+        return encode_mask(instances, codes, fov, channels)
     shape = case.image.shape or (None if fov is None else fov.shape)
     if shape is None or not case.polygons:
         return None
-    from ..geometry import rasterize_polygons
-
     polygons = [p for objects in case.polygons for p in objects.polygons]
     names = [str(c) for objects in case.polygons for c in objects.classes]
     if len(polygons) > MAX_INSTANCES:
         raise NsclcFormatError(case.name, f"{len(polygons)} nuclei exceed the {MAX_INSTANCES} a NuCLS mask can hold")
     ids = np.arange(1, len(polygons) + 1)
-    instances = rasterize_polygons(_pixel_polygons(polygons), tuple(shape[-2:]), ids.tolist(), dtype=np.int32)
+    instances = _rasterize_nuclei(polygons, tuple(shape[-2:]), ids.tolist())
     codes = {int(i): class_code(n) for i, n in zip(ids, names, strict=True)}
     return encode_mask(instances, codes, fov, channels)
+
+
+def _rasterize_nuclei(polygons: Sequence[Polygon], shape: tuple[int, int], ids: Sequence[int]) -> np.ndarray:
+    from ..geometry import rasterize_polygons
+
+    return rasterize_polygons(_pixel_polygons(polygons), tuple(shape[-2:]), list(ids), dtype=np.int32)
+
+
+def _row_key(row: dict) -> tuple:
+    return row.get(""), row.get("coords_x"), row.get("coords_y")
+
+
+def _row_ring(row: dict) -> np.ndarray | None:
+    """A CSV row's outline, ``(y, x)`` pixels, or ``None`` if it has no readable coordinates."""
+    try:
+        xs, ys = _numbers(row["coords_x"]), _numbers(row["coords_y"])
+    except (KeyError, ValueError):
+        return None
+    return np.column_stack([ys, xs]) if len(xs) == len(ys) and len(xs) >= 3 else None
+
+
+def _nucleus_edits(case: Case) -> list[NucleusEdit]:
+    """How the case's nuclei differ from the CSV rows the mask was read with: changed, new and deleted ones."""
+    edits, kept = [], set()
+    for objects in case.polygons:
+        for polygon, raw, attrs in zip(objects.polygons, objects.classes, objects.attributes, strict=True):
+            row = attrs.get("row")
+            code = class_code(str(raw))
+            if row is None:
+                edits.append(NucleusEdit(None, polygon, code))
+                continue
+            kept.add(_row_key(row))
+            if _row_unchanged(row, polygon, str(raw), attrs):
+                continue
+            same_outline = _row_unchanged(row, polygon, str(row.get("raw_classification", raw)), attrs)
+            edits.append(NucleusEdit(_row_ring(row), None if same_outline else polygon, code))
+    for row in case.document.get("nucls_read_rows", ()):
+        ring = _row_ring(row)
+        if _row_key(row) not in kept and ring is not None:
+            edits.append(NucleusEdit(ring, None, 0))
+    return edits
 
 
 def _pixel_polygons(polygons: Sequence[Polygon]) -> list[Polygon]:
@@ -713,6 +781,7 @@ FORMAT = FormatSpec(
     priority=50,
     is_dataset=True,
     shared_files=("rgb/*",),
+    read_correction=read_correction,
     layout="csv/ with rgb/ or mask/",
     produces=frozenset({"polygons", "mask"}),
     extras=("CSV index",),

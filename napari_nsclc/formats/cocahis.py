@@ -229,6 +229,40 @@ def write_cocahis(cases: Sequence[Case], path: Path, overwrite: bool = False, **
     return [path]
 
 
+def read_correction(case: Case, files: dict[str, Path]) -> Case:
+    """``case`` with its GT masks taken from a correction file that :func:`write_cocahis` wrote.
+
+    A correction holds the ``GT/...`` datasets only (no H&E), so it is read
+    over the original case: each mask found in it is replaced, lazily.
+
+    Raises
+    ------
+    NsclcFormatError
+        When the file is not HDF5, or a GT dataset does not fit the case's image.
+    """
+    import h5py
+
+    (path,) = (Path(p) for p in files.values())
+    index = int(case.image.metadata["hdf5_index"])
+    height, width = case.image.shape[:2]
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as error:
+        raise NsclcFormatError(path, f"not an HDF5 file h5py can open ({error})") from error
+    with h5:
+        for mask in case.masks:
+            key = mask.attributes.get("hdf5_key")
+            if key not in h5:
+                continue
+            shape = h5[key].shape
+            if len(shape) != 3 or shape[1:] != (height, width) or index >= shape[0]:
+                raise NsclcFormatError(path, f"{key} has shape {shape}; image {index} is {height}x{width}")
+            mask.data = _lazy(path, key, index, (height, width), np.uint8, True)
+    case.provenance.details["correction"] = str(path)
+    case.provenance.details.pop("loaded", None)  # its masks are lazy again: decode them when shown
+    return case
+
+
 FORMAT = FormatSpec(
     name="cocahis",
     title="CoCaHis HDF5 (H&E + seven annotators)",
@@ -242,4 +276,5 @@ FORMAT = FormatSpec(
     layered=True,
     holds={"mask": exact("GT/GT1 ... GT/GT_majority_vote, each in its foreground value")},
     accepts=("cocahis",),
+    read_correction=read_correction,
 )

@@ -69,6 +69,9 @@ DEFAULT_WINDOW_BY_MODALITY = {"CT": "mediastinum", "PT": "pet"}
 #: Series larger than this many bytes (as decoded) are returned as a lazy dask
 #: array with one chunk per slice.
 LAZY_BYTES = 128 * 2**20
+#: Reading many series (a whole collection), those after the first ones that
+#: together decode to this many bytes are lazy too: memory stays bounded.
+EAGER_TOTAL_BYTES = 1 << 30
 
 #: SOP classes that hold no image (DICOMDIR, SR, RTSTRUCT, KO, PR, ...) are
 #: recognised by having no Pixel Data; DICOMDIR by its media storage class.
@@ -811,9 +814,14 @@ def read_series(series: Sequence[SeriesInfo], warnings: Sequence[str], source: P
     """
     cases: list[Case] = []
     problems = list(warnings)
+    decoded = 0
     for item in series:
         try:
-            cases.append(series_to_case(item, lazy=lazy, pet_units=pet_units, source=source))
+            case = series_to_case(item, lazy=lazy if lazy is not None or decoded < EAGER_TOTAL_BYTES else True,
+                                  pet_units=pet_units, source=source)  # fmt: skip
+            if not case.image.metadata.get("lazy", False):
+                decoded += np.asarray(case.image.data).nbytes
+            cases.append(case)
         except NsclcFormatError as error:
             problems.append(f"{Path(error.path).name}: {error.problem}")
     if not cases:

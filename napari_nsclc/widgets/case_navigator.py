@@ -23,12 +23,10 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -39,8 +37,11 @@ from qtpy.QtWidgets import (
 from .. import workflow
 from .._reader import scene_layers
 from ..formats.masks import fit_nearest
-from ..layers import METADATA_KEY, case_to_layers, layer_data_to_case
+from ..layers import METADATA_KEY, case_from_layers, case_to_layers
 from ..model import Case, NsclcFormatError
+from ._questions import QUESTIONS, ask, named_annotator
+
+__all__ = ["QUESTIONS", "CaseNavigator"]
 
 #: Legends count pixels with one pass over the mask; larger masks are skipped.
 MAX_PIXELS_COUNTED = 50_000_000
@@ -52,17 +53,7 @@ STATUS_HELP = {
     "autosaved": "unsaved changes are kept in the autosave; save to make them a correction",
     "saved": "a correction is saved in the corrections folder",
 }
-_ACCEPT, _REJECT, _DESTRUCTIVE = (QMessageBox.ButtonRole.AcceptRole, QMessageBox.ButtonRole.RejectRole,
-                                  QMessageBox.ButtonRole.DestructiveRole)  # fmt: skip
-QUESTIONS = {
-    "unsaved": {"title": "Unsaved corrections", "buttons": (
-        ("save", "Save", _ACCEPT), ("discard", "Discard", _DESTRUCTIVE), ("cancel", "Cancel", _REJECT))},
-    "conflict": {"title": "Changed by someone else", "buttons": (
-        ("reload", "Reload theirs", _DESTRUCTIVE), ("copy", "Save mine as a copy", _ACCEPT),
-        ("cancel", "Cancel", _REJECT))},
-    "restore": {"title": "Autosaved corrections found", "buttons": (
-        ("restore", "Restore", _ACCEPT), ("discard", "Discard", _DESTRUCTIVE))},
-}
+
 
 
 class CaseNavigator(QWidget):
@@ -206,7 +197,13 @@ class CaseNavigator(QWidget):
 
     def _connections(self):
         ws = self.workspace
-        return ((ws.status_changed, self._show_status), (ws.saved, self._on_saved), (ws.problem, self._on_problem))
+        return ((ws.status_changed, self._show_status), (ws.saved, self._on_saved), (ws.problem, self._on_problem),
+                (ws.current_changed, self._on_current_changed))  # fmt: skip
+
+    def _on_current_changed(self, case_id: str) -> None:
+        """Another view (the DICOM browser) made another case current: select it in the list."""
+        self._select_row(self.index)
+        self._show_case_info()
 
     def _adopt_from_layer(self, layer) -> None:
         """Adopt the workspace the reader opened for this layer's dataset (the dataset is not read again)."""
@@ -222,7 +219,16 @@ class CaseNavigator(QWidget):
                     workspace.set_current(workspace.cases[int(dataset.get("index", 0))])
                     self._select_row(self.index)
                     self._show_case_info()
+                    if workspace.has_autosave(workspace.current):
+                        # the reader showed the case as last saved: once all its layers are in, offer the autosave
+                        QTimer.singleShot(0, self._offer_autosave)
                 self._watch_edits(layer)
+
+    def _offer_autosave(self) -> None:
+        """Offer the current case's autosave (left by a crash) when the reader opened the case without it."""
+        ws = self.workspace
+        if ws is not None and ws.current and ws.has_autosave(ws.current) and not ws.is_edited(ws.current):
+            self._guarded(self.show_case, self.index)  # shows the case again, asking whether to restore
 
     def _on_layer_inserted(self, event) -> None:
         self._adopt_from_layer(event.value)
@@ -328,10 +334,9 @@ class CaseNavigator(QWidget):
     def current_case(self, index: int | None = None) -> Case | None:
         """Case ``index`` (default: the current one) as on screen, with the user's edits."""
         index = self.index if index is None else index
-        layers = [layer for layer in self._case_layers() if _case_index(layer, self.index) == index]
-        if index is None or not layers:
+        if index is None:
             return None
-        return layer_data_to_case([layer.as_layer_data_tuple() for layer in layers], name=self._name_of(index))
+        return case_from_layers(self.viewer.layers, self.workspace.source, index, name=self._name_of(index))
 
     def _name_of(self, index: int) -> str:
         return self.workspace.original_name(self.workspace.cases[index])
@@ -428,11 +433,8 @@ class CaseNavigator(QWidget):
         ws = self.workspace
         if ws is None or ws.current is None:
             return []
-        if not ws.annotator:
-            name = self.ask("annotator", "Your name, stamped on every correction you save:")
-            if not name or name == "cancel":
-                return []
-            ws.annotator = workflow.set_annotator(name)
+        if not named_annotator(ws, self.ask):
+            return []
         written: list[Path] = []
         for member in [case_id] if case_id else ws.group_of(ws.current):
             case = self.current_case(ws.cases.index(member))
@@ -538,16 +540,7 @@ class CaseNavigator(QWidget):
         cancel; ``"restore"``: restore / discard; ``"annotator"``: the name
         typed, or ``"cancel"``.
         """
-        if question == "annotator":
-            name, ok = QInputDialog.getText(self, "Who is annotating?", text)
-            return name if ok else "cancel"
-        choices = QUESTIONS[question]
-        box = QMessageBox(self)
-        box.setWindowTitle(choices["title"])
-        box.setText(text)
-        buttons = {box.addButton(label, role): key for key, label, role in choices["buttons"]}
-        box.exec_() if hasattr(box, "exec_") else box.exec()
-        return buttons.get(box.clickedButton(), "cancel")
+        return ask(self, question, text)
 
     def _guarded(self, action, *args):
         """Run ``action``; show a file problem in the dock instead of a traceback (edits stay on screen)."""

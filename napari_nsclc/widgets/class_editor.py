@@ -8,19 +8,22 @@ For the active Points or Shapes layer opened by napari-nsclc it shows
 * undo and redo (Ctrl+Z, Ctrl+Shift+Z, or the buttons) of class changes and of
   added, deleted and moved points and shapes, which napari does not undo;
 * a bar plot of the counts, a switch of the displayed class level (NuCLS raw,
-  main, super), a switch between contours (Shapes) and centroids (Points),
-  and Save, which writes the layer through the format registry.
+  main, super), a switch between contours (Shapes) and centroids (Points);
+* "Save correction" (the case, through its dataset's
+  :class:`~napari_nsclc.workflow.Workspace`, with provenance) and "Export…"
+  (a copy in another format, through the format registry).
 
-The widget only moves data between napari and the model; class edits are in
-:mod:`napari_nsclc.widgets._class_edits`, formats in :mod:`napari_nsclc.formats`.
+The dock holds no state: the undo history is the case's
+:meth:`Workspace.history <napari_nsclc.workflow.Workspace.history>` (a
+:func:`~napari_nsclc.workflow.history.detached_history` for a file that is
+not corrected in place), the active class is the layer's feature default,
+and class edits are in :mod:`napari_nsclc.widgets._class_edits`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from qtpy.QtCore import Qt
@@ -38,9 +41,18 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .. import registry
-from ..layers import class_color_map, layer_data_to_case, points_display_size
-from ..model import ClassSchema
+from .. import registry, workflow
+from ..layers import (
+    case_from_layers,
+    class_color_map,
+    dataset_tag,
+    layer_data_to_case,
+    layer_state,
+    points_display_size,
+    restore_layer_state,
+)
+from ..model import ClassSchema, NsclcFormatError
+from ..workflow.history import EditHistory, detached_history
 from ._class_edits import (
     assign_class,
     centroids,
@@ -49,30 +61,13 @@ from ._class_edits import (
     level_colors,
     level_names,
 )
+from ._questions import ask, named_annotator
 
 __all__ = ["ClassEditorWidget"]
 
-#: Undo steps kept per dock; each holds two copies of one layer's data and features.
-MAX_UNDO = 100
-#: Formats the Save button offers, when a writer for them is registered.
-SAVE_FORMATS = ("coco", "nucls", "midog", "ocelot", "ignite-pdl1")
+#: Formats "Export…" offers, when a writer for them is registered.
+EXPORT_FORMATS = ("coco", "nucls", "midog", "ocelot", "ignite-pdl1")
 _FINAL_ACTIONS = ("added", "removed", "changed")
-
-
-@dataclass
-class _Snapshot:
-    data: Any
-    features: Any
-    shape_types: list[str] | None = None
-
-
-@dataclass
-class _Step:
-    layer: Any
-    before: _Snapshot
-    after: _Snapshot
-    what: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def _schema_of(layer) -> ClassSchema | None:
@@ -146,13 +141,8 @@ class ClassEditorWidget(QWidget):
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.layer = None
-        self.active_class: str | None = None
-        self.undo_stack: list[_Step] = []
-        self.redo_stack: list[_Step] = []
-        self._snapshots: dict[int, _Snapshot] = {}
-        self._bound: set[int] = set()
-        self._restoring = False
+        self.layer = None  # the layer the dock is bound to: the selected Points or Shapes layer
+        self._bound: set[int] = set()  # layers whose keys and events are connected
 
         self.title = QLabel("Select a points or shapes layer opened by napari-nsclc.")
         self.title.setWordWrap(True)
@@ -172,11 +162,16 @@ class ClassEditorWidget(QWidget):
         self.apply_button.clicked.connect(lambda: self.assign_selected(self.active_class))
         self.view_button = QPushButton("Show as centroids")
         self.view_button.clicked.connect(self.toggle_view)
-        self.save_format = QComboBox()
+        self.save_button = QPushButton("Save correction")
+        self.save_button.setToolTip("Save this case into the dataset's corrections folder, with who saved it and what changed")
+        self.save_button.clicked.connect(self.save_correction)
+        self.export_format = QComboBox()
         known = {spec.name for spec in registry.all_formats() if spec.write is not None}
-        self.save_format.addItems([name for name in SAVE_FORMATS if name in known])
-        self.save_button = QPushButton("Save…")
-        self.save_button.clicked.connect(self._save_dialog)
+        self.export_format.addItems([name for name in EXPORT_FORMATS if name in known])
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(self._export_dialog)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
@@ -193,11 +188,13 @@ class ClassEditorWidget(QWidget):
         layout.addLayout(edit_row)
         layout.addWidget(self.apply_button)
         layout.addWidget(self.view_button)
-        save_row = QHBoxLayout()
-        save_row.addWidget(QLabel("Save as"))
-        save_row.addWidget(self.save_format, 1)
-        save_row.addWidget(self.save_button)
-        layout.addLayout(save_row)
+        layout.addWidget(self.save_button)
+        export_row = QHBoxLayout()
+        export_row.addWidget(QLabel("Export a copy as"))
+        export_row.addWidget(self.export_format, 1)
+        export_row.addWidget(self.export_button)
+        layout.addLayout(export_row)
+        layout.addWidget(self.status)
         layout.addStretch(1)
 
         self.viewer.layers.selection.events.active.connect(self._on_active)
@@ -223,7 +220,8 @@ class ClassEditorWidget(QWidget):
             layer.bind_key("Control-Shift-Z", lambda _layer: self.redo(), overwrite=True)
             layer.events.data.connect(partial(self._on_data, layer))
             self._bound.add(id(layer))
-            self._snapshots[id(layer)] = self._snapshot(layer)
+        if self.history(layer).latest(layer.name) is None:
+            self.history(layer).start(layer.name, layer_state(layer))
         schema = self.schema
         self.title.setText(f"<b>{layer.name}</b> — {len(layer.features)} objects")
         self.level.blockSignals(True)
@@ -235,12 +233,11 @@ class ClassEditorWidget(QWidget):
         self.view_button.setEnabled(layer._type_string == "shapes" or self._contours_of(layer) is not None)
         self._build_palette()
         source_format = getattr(((layer.metadata or {}).get("nsclc") or {}).get("provenance"), "format", "")
-        if self.save_format.findText(source_format) >= 0:
-            self.save_format.setCurrentText(source_format)
-        if self.active_class is None or self.active_class not in self.class_names:
-            self.set_active_class(self.class_names[0] if self.class_names else None)
-        else:
-            self.set_active_class(self.active_class)
+        if self.export_format.findText(source_format) >= 0:
+            self.export_format.setCurrentText(source_format)
+        self.save_button.setEnabled(self._workspace_case(layer)[0] is not None)
+        active = self.active_class
+        self.set_active_class(active if active in self.class_names else (self.class_names[0] if self.class_names else None))
 
     def _show_nothing(self) -> None:
         self.title.setText("Select a points or shapes layer opened by napari-nsclc.")
@@ -249,6 +246,30 @@ class ClassEditorWidget(QWidget):
     @property
     def schema(self) -> ClassSchema | None:
         return _schema_of(self.layer)
+
+    @property
+    def active_class(self) -> str | None:
+        """The class new objects get: the layer's default ``class`` feature."""
+        if self.layer is None or "class" not in self.layer.feature_defaults:
+            return None
+        value = self.layer.feature_defaults["class"].iloc[0]
+        return str(value) if isinstance(value, str) and value else None
+
+    def history(self, layer=None) -> EditHistory:
+        """The undo history ``layer`` (default: the bound one) records into: its case's, in its workspace."""
+        layer = self.layer if layer is None else layer
+        workspace, case_id = self._workspace_case(layer)
+        if workspace is not None:
+            return workspace.history(case_id)
+        return detached_history(str(dataset_tag(layer).get("source") or getattr(layer.source, "path", None) or ""))
+
+    def _workspace_case(self, layer=None):
+        """``(workspace, case id)`` of the case ``layer`` shows, or ``(None, None)`` outside any workspace."""
+        tag = dataset_tag(self.layer if layer is None else layer)
+        workspace = workflow.shared(tag["source"]) if tag.get("source") else None
+        if workspace is None or not 0 <= int(tag.get("index", -1)) < len(workspace.cases):
+            return None, None
+        return workspace, workspace.cases[int(tag["index"])]
 
     @property
     def class_names(self) -> list[str]:
@@ -310,7 +331,6 @@ class ClassEditorWidget(QWidget):
 
     def set_active_class(self, name: str | None, checked: bool = False) -> None:
         """Make ``name`` the class new points get."""
-        self.active_class = name
         if name is None or self.layer is None:
             return
         if name in self.class_names:
@@ -356,79 +376,56 @@ class ClassEditorWidget(QWidget):
     def assign(self, indices, name: str) -> int:
         """Give objects ``indices`` of the layer class ``name``, as one undo step."""
         layer = self.layer
+        history = self.history(layer)
         with collector_paused():
-            before = self._snapshots.get(id(layer)) or self._snapshot(layer)
+            before = history.latest(layer.name) or layer_state(layer)
             assign_class(layer.features, indices, name, self.schema)
             _recolour(layer)
-            after = self._snapshot(layer, data_from=before)
-            self._push(_Step(layer, before, after, f"class {name}"))
+            history.record(layer.name, layer_state(layer, data_from=before), f"class {name}", before=before)
             self.refresh_counts()
+        self._mark_edited(layer)
         return len(indices)
+
+    def _mark_edited(self, layer) -> None:
+        # a class change edits features in place, which napari announces to no one: tell the workspace
+        workspace, case_id = self._workspace_case(layer)
+        if workspace is not None:
+            workspace.mark_edited(case_id)
 
     # ------------------------------------------------------------------ undo / redo
 
-    def _snapshot(self, layer, data_from: _Snapshot | None = None) -> _Snapshot:
-        """The layer's objects and features; ``data_from`` reuses an unchanged data copy."""
-        features = layer.features.copy()
-        if data_from is not None:
-            return _Snapshot(data_from.data, features, data_from.shape_types)
-        if layer._type_string == "shapes":
-            return _Snapshot([np.array(d, copy=True) for d in layer.data], features, list(layer.shape_type))
-        return _Snapshot(np.array(layer.data, copy=True), features)
-
-    def _push(self, step: _Step) -> None:
-        self.undo_stack.append(step)
-        del self.undo_stack[:-MAX_UNDO]
-        self.redo_stack.clear()
-        self._snapshots[id(step.layer)] = step.after
-
     def _on_data(self, layer, event=None) -> None:
-        if self._restoring:
-            return
         action = str(getattr(event, "action", "changed")).lower()
         if action not in _FINAL_ACTIONS:
             return
-        before = self._snapshots.get(id(layer))
-        after = self._snapshot(layer)
-        if before is not None:
-            self._push(_Step(layer, before, after, action))
-        else:
-            self._snapshots[id(layer)] = after
+        if self.history(layer).record(layer.name, layer_state(layer), action, cause=event) is not None:
+            self._mark_edited(layer)
         if layer is self.layer:
             self.refresh_counts()
 
-    def _restore(self, layer, snapshot: _Snapshot) -> None:
-        self._restoring = True
-        try:
-            layer.selected_data = set()
-            if layer._type_string == "shapes":
-                layer.data = list(zip(snapshot.data, snapshot.shape_types, strict=True))
-            else:
-                layer.data = snapshot.data.copy()
-            layer.features = snapshot.features.copy()
+    def _restore(self, layer, state) -> None:
+        with self.history(layer).replaying():
+            restore_layer_state(layer, state)
             _recolour(layer)
-        finally:
-            self._restoring = False
-        self._snapshots[id(layer)] = snapshot
+        self._mark_edited(layer)
         if layer is self.layer:
             self.refresh_counts()
 
     def undo(self) -> bool:
-        """Undo the last class change, addition, deletion or move."""
-        if not self.undo_stack:
-            return False
-        step = self.undo_stack.pop()
-        self._restore(step.layer, step.before)
-        self.redo_stack.append(step)
-        return True
+        """Undo the last class change, addition, deletion or move of the bound layer's case."""
+        return self._replay(self.history().undo() if self.layer is not None else None, "before")
 
     def redo(self) -> bool:
         """Redo the last undone step."""
-        if not self.redo_stack:
+        return self._replay(self.history().redo() if self.layer is not None else None, "after")
+
+    def _replay(self, step, side: str) -> bool:
+        if step is None:
             return False
-        step = self.redo_stack.pop()
-        self._restore(step.layer, step.after)
-        self.undo_stack.append(step)
+        if step.key not in self.viewer.layers:
+            self.status.setText(f"{step.key!r} is no longer open: its step cannot be replayed")
+            return False
+        self._restore(self.viewer.layers[step.key], getattr(step, side))
         return True
 
     # ------------------------------------------------------------------ display level
@@ -526,32 +523,78 @@ class ClassEditorWidget(QWidget):
         found = column.cat.categories if hasattr(column, "cat") else column.unique()
         return class_color_map(schema, [str(n) for n in found])
 
-    # ------------------------------------------------------------------ saving
+    # ------------------------------------------------------------------ saving and exporting
 
-    def save(self, path: str | Path, format_name: str) -> list[Path]:
-        """Write the edited layer (and the other layers of its case) as ``format_name``."""
+    def ask(self, question: str, text: str) -> str:
+        """Ask the user (see :func:`napari_nsclc.widgets._questions.ask`); scripts and tests may replace it."""
+        return ask(self, question, text)
+
+    def save_correction(self) -> list[Path]:
+        """Save the bound layer's case as a correction, through its workspace; returns the files written.
+
+        The same save as the Cases dock's Ctrl+S: the dataset's own format,
+        into its corrections folder, with a provenance sidecar.
+        """
+        from napari.utils import progress
+        from napari.utils.notifications import show_info, show_warning
+
+        workspace, case_id = self._workspace_case()
+        if workspace is None:
+            self.status.setText("This layer's file is not corrected in place: use Export… to write a copy.")
+            return []
+        if not named_annotator(workspace, self.ask):
+            return []
+        index = workspace.cases.index(case_id)
+        case = case_from_layers(self.viewer.layers, workspace.source, index, name=workspace.original_name(case_id))
+        try:
+            with progress(total=0, desc=f"saving {case_id}"):
+                try:
+                    result = workspace.save_case(case_id, case)
+                except workflow.ConflictError as error:
+                    if self.ask("conflict-copy", str(error)) != "copy":
+                        raise
+                    result = workspace.save_case(case_id, case, as_copy=True)
+        except NsclcFormatError as error:
+            self.status.setText(f"<span style='color:#d62728'>{error}</span>")
+            show_warning(str(error))
+            return []
+        self.status.setText(result.summary)
+        show_info(result.summary)
+        return list(result.paths)
+
+    def export(self, path: str | Path, format_name: str) -> list[Path]:
+        """Write the bound layer's case (the other layers of its case too) to ``path`` as ``format_name``."""
         if self.layer is None:
-            raise ValueError("no layer to save")
-        case_name = ((self.layer.metadata or {}).get("nsclc") or {}).get("case_name")
-        layers = [
-            layer
-            for layer in self.viewer.layers
-            if layer is self.layer
-            or (
-                layer._type_string in ("points", "shapes", "labels")
-                and layer.visible
-                and ((layer.metadata or {}).get("nsclc") or {}).get("case_name") == case_name
-                and case_name is not None
-            )
-        ]
-        layer_data = [layer.as_layer_data_tuple() for layer in layers]
-        case = layer_data_to_case(layer_data, name=Path(path).stem)
+            raise ValueError("no layer to export")
+        workspace, case_id = self._workspace_case()
+        if workspace is not None:
+            index = workspace.cases.index(case_id)
+            case = case_from_layers(self.viewer.layers, workspace.source, index, name=Path(path).stem)
+        else:
+            case_name = ((self.layer.metadata or {}).get("nsclc") or {}).get("case_name")
+            layers = [
+                layer
+                for layer in self.viewer.layers
+                if layer is self.layer
+                or (
+                    layer._type_string in ("points", "shapes", "labels")
+                    and layer.visible
+                    and ((layer.metadata or {}).get("nsclc") or {}).get("case_name") == case_name
+                    and case_name is not None
+                )
+            ]
+            case = layer_data_to_case([layer.as_layer_data_tuple() for layer in layers], name=Path(path).stem)
         return registry.write([case], path, format_name, overwrite=True)
 
-    def _save_dialog(self) -> None:
-        format_name = self.save_format.currentText()
+    def _export_dialog(self) -> None:
+        format_name = self.export_format.currentText()
         spec = registry.get_format(format_name)
         suffix = spec.extensions[0] if spec.extensions else ""
-        path, _ = QFileDialog.getSaveFileName(self, f"Save as {spec.title}", "", f"{spec.title} (*{suffix})")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export as {spec.title}", "", f"{spec.title} (*{suffix})")
         if path:
-            self.save(path, format_name)
+            try:
+                written = self.export(path, format_name)
+            except NsclcFormatError as error:
+                self.status.setText(f"<span style='color:#d62728'>{error}</span>")
+                return
+            self.status.setText(f"exported {', '.join(p.name for p in written)}")

@@ -1,10 +1,12 @@
 """A dock for radiology: browse a Lung-PET-CT-Dx collection, open a series, window it, jump between boxes.
 
-The table comes from the collection's ``metadata.csv`` when there is one, else
-from a scan of the DICOM headers (see
-:func:`napari_nsclc.datasets.lung_pet_ct_dx.browse_collection`). Double-click a
-row to open that series with its tumour boxes; header reading shows a napari
-progress bar, and long series then load lazily, slice by slice.
+It binds to the collection's :class:`~napari_nsclc.workflow.Workspace`, the one
+napari's reader and the Cases dock share (``workflow.open_shared``). The table
+lists its series, plus those ``metadata.csv`` lists that are not on disk
+(greyed). Double-click a row to show that series with the others of its
+patient, as last saved; the layers are tagged with the dataset, so the Cases
+dock marks edits, autosaves them and saves them as corrections (Ctrl+S).
+Headers are read under a progress bar; long series then load lazily.
 
 Window presets (:data:`napari_nsclc.formats.dicom.WINDOW_PRESETS`) are one
 click or one key: Shift-M mediastinum, Shift-L lung, Shift-B bone, Shift-P PET.
@@ -28,29 +30,35 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .. import workflow
+from .._reader import add_to_viewer, scene_layers
 from ..datasets import lung_pet_ct_dx as lung
 from ..formats import dicom
-from ..layers import case_to_layers
+from ..layers import METADATA_KEY
+from ..layers import dataset_tag as _tag
 from ..model import color_to_hex
+from ._questions import ask
 
-#: Annotated slices are counted when the collection is chosen only up to this
-#: many slices on disk (one header read each); beyond, a series is counted when opened.
-MAX_SLICES_COUNTED_UP_FRONT = 5000
 COLUMNS = ("Patient", "Dx", "Modality", "Series", "Slices", "Annotated", "Study")
 #: Keyboard shortcut of each window preset.
 PRESET_KEYS = {"mediastinum": "Shift-M", "lung": "Shift-L", "bone": "Shift-B", "pet": "Shift-P"}
+NOT_ON_DISK = "listed in metadata.csv but not on disk"
+#: How many of a series' reader warnings pop up as notifications when it is opened.
+MAX_WARNINGS_SHOWN = 5
 
 
 class DicomBrowser(QWidget):
-    """Series table, window presets and next/previous annotated slice."""
+    """Series table, window presets and next/previous annotated slice, bound to a workspace.
+
+    ``self.workspace`` is the binding; everything else (the rows, the
+    current series, its layers) is derived from the workspace and the
+    viewer's layers when needed.
+    """
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.root: Path | None = None
-        self.rows: list[lung.SeriesRow] = []
-        self.image_layer = None
-        self.boxes_layer = None
+        self.workspace: workflow.Workspace | None = None
 
         self.folder_label = QLabel("No collection chosen.")
         self.folder_label.setWordWrap(True)
@@ -88,6 +96,7 @@ class DicomBrowser(QWidget):
         layout.addWidget(self.folder_label)
         layout.addWidget(choose)
         layout.addWidget(QLabel("Double-click a series to open it:"))
+        self.table.setToolTip("Edits are saved as corrections with Ctrl+S in the Cases dock")
         layout.addWidget(self.table)
         legend = ", ".join(
             f'<span style="color:{color_to_hex(c.color)}">&#9632;</span> {c.description}'
@@ -100,10 +109,12 @@ class DicomBrowser(QWidget):
         layout.addLayout(presets)
         layout.addLayout(jumps)
         layout.addWidget(self.status)
-        self._adopt_open_layers()
-        self.viewer.layers.events.inserted.connect(self._on_inserted)
+        for layer in list(self.viewer.layers):
+            if self._adopt(layer):  # a dataset File > Open already read: its workspace, not a second read
+                break
+        self.viewer.layers.events.inserted.connect(lambda event: self._adopt(event.value))
 
-    # ------------------------------------------------------------------ collection
+    # ------------------------------------------------------------------ binding to a workspace
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Lung-PET-CT-Dx collection or DICOM folder")
@@ -111,104 +122,185 @@ class DicomBrowser(QWidget):
             self.set_root(folder)
 
     def set_root(self, folder) -> None:
-        """List the series of the collection (or DICOM folder) at ``folder``."""
-        self.root = lung.find_collection_root(folder) or Path(folder)
-        self.rows = lung.browse_collection(self.root, count_annotated=False)
-        if sum(row.slices for row in self.rows if row.on_disk) <= MAX_SLICES_COUNTED_UP_FRONT:
-            for row in self.rows:
-                row.annotated = lung.count_annotated_slices(self.root, row)
-        self.folder_label.setText(f"{self.root} — {len(self.rows)} series")
-        self.table.setRowCount(len(self.rows))
-        for index, row in enumerate(self.rows):
-            annotated = "" if row.annotated is None else str(row.annotated)
-            values = (row.patient, row.diagnosis, row.modality, " ".join(row.series.split()), str(row.slices),
-                      annotated, f"{row.study_date} {row.study}".strip())
+        """Bind to the workspace of the collection holding ``folder`` (or of the DICOM folder itself).
+
+        The collection is read once per process (:func:`~napari_nsclc.workflow.open_shared`),
+        with a progress bar while its headers are read; a workspace napari's
+        reader or the Cases dock already opened is reused.
+        """
+        from napari.utils import progress
+
+        root = lung.find_collection_root(folder) or Path(folder)
+        with progress(total=0, desc="Reading DICOM headers") as bar:
+            workspace = workflow.open_shared(root, progress=lambda done, total: _advance(bar, done, total))
+        self.bind(workspace)
+
+    def bind(self, workspace: workflow.Workspace) -> None:
+        """List ``workspace``'s series and follow its current case."""
+        if self.workspace is not workspace:
+            if self.workspace is not None:
+                self.workspace.current_changed.disconnect(self._select_current)
+            workspace.current_changed.connect(self._select_current)
+        self.workspace = workspace
+        self._fill_table()
+
+    def _adopt(self, layer) -> bool:
+        """Bind to the workspace of a 3-D series layer the reader (or this dock) tagged; ``True`` if adopted."""
+        tag = _tag(layer)
+        workspace = workflow.shared(tag["source"]) if tag.get("source") else None
+        if workspace is None or _kind(layer) not in ("image", "boxes") or layer.ndim != 3:
+            return False
+        if workspace is not self.workspace:
+            self.bind(workspace)
+        current = workspace.current
+        if current is None or not self._layers_of(workspace.cases.index(current)):
+            workspace.set_current(workspace.cases[int(tag["index"])])
+        return True
+
+    def _rows(self) -> list[tuple[str | None, tuple[str, ...], str]]:
+        """``(case id or None, column texts, tooltip)`` per series: the workspace's, then the others listed."""
+        ws = self.workspace
+        rows, listed = [], set()
+        for case_id in ws.cases:
+            case = ws.original(case_id)
+            meta = case.image.metadata
+            listed.add(meta.get("series_uid"))
+            patient = str(meta.get("patient_id", ""))
+            annotated = {int(p) for boxes in case.boxes if boxes.planes is not None for p in boxes.planes}
+            slices = case.image.shape[0] if case.image.shape else case.provenance.details.get("slices", 0)
+            study = f"{_nbia_date(str(meta.get('study_date', '')))} {meta.get('study_description', '')}"
+            rows.append((case_id, (patient, lung.diagnosis_letter(patient), str(meta.get("modality", "")),
+                                   str(meta.get("series_description", "")), str(slices), str(len(annotated)),
+                                   study), ""))  # fmt: skip
+        root = lung.find_collection_root(ws.source)
+        if root is not None and (root / "metadata.csv").is_file():
+            for row in lung.browse_collection(root, count_annotated=False):
+                if row.series_uid not in listed:
+                    why = NOT_ON_DISK if not row.on_disk else f"not in {ws.source.name}: choose the collection folder"
+                    rows.append((None, (row.patient, row.diagnosis, row.modality, row.series, str(row.slices), "",
+                                        f"{row.study_date} {row.study}"), why))  # fmt: skip
+        return sorted(rows, key=lambda row: row[1][0])  # by patient; each patient's series in dataset order
+
+    def _fill_table(self) -> None:
+        rows = self._rows()
+        self.folder_label.setText(f"{self.workspace.source} — {len(rows)} series")
+        self.table.setRowCount(len(rows))
+        for index, (case_id, values, why) in enumerate(rows):
             for column, value in enumerate(values):
-                item = QTableWidgetItem(value)
-                if not row.on_disk:
+                item = QTableWidgetItem(" ".join(value.split()))
+                item.setData(Qt.ItemDataRole.UserRole, case_id)
+                if case_id is None:
                     item.setFlags(item.flags() & ~Qt.ItemIsEnabled)
-                    item.setToolTip("listed in metadata.csv but not on disk")
+                    item.setToolTip(why)
                 self.table.setItem(index, column, item)
         self.table.resizeColumnsToContents()
+        self._select_current(self.workspace.current or "")
+
+    def _select_current(self, case_id: str) -> None:
+        for row in range(self.table.rowCount()):
+            if case_id and self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == case_id:
+                self.table.selectRow(row)
+
+    # ------------------------------------------------------------------ showing a series
 
     def open_row(self, index: int) -> None:
-        """Open series ``index`` of the table with its boxes, replacing the previous series."""
-        row = self.rows[index]
-        if not row.on_disk or row.folder is None:
-            self.status.setText(f"{row.series} is listed in metadata.csv but not on disk.")
+        """Show the series of table row ``index``, with the other series of its patient."""
+        item = self.table.item(index, 0)
+        case_id = item.data(Qt.ItemDataRole.UserRole)
+        if case_id is None:  # a greyed row: its tooltip says why
+            self.status.setText(f"{self.table.item(index, COLUMNS.index('Series')).text()} is {item.toolTip()}.")
             return
-        self.open_series(row.folder)
-        if row.annotated is None and self.boxes_layer is not None:
-            row.annotated = len(self.annotated_planes())
-            self.table.item(index, COLUMNS.index("Annotated")).setText(str(row.annotated))
+        self.open_case(case_id)
 
-    def open_series(self, folder) -> None:
-        """Read one series folder (with a progress bar while headers are read) and show it."""
-        from napari.utils import progress
+    def open_case(self, case_id: str) -> None:
+        """Show ``case_id`` and its scene as last saved (or autosaved), replacing the series shown.
+
+        A scene already on screen is not read again, so its edits stay; a
+        scene with unsaved corrections is not replaced.
+        """
         from napari.utils.notifications import show_warning
 
-        with progress(total=0, desc="Reading DICOM headers") as bar:
-
-            def report(done, total):
-                if bar.total != total:
-                    bar.total = total
-                bar.n = done
-                bar.refresh()
-
-            reader = lung.read_lung_pet_ct_dx if lung.find_collection_root(folder) else dicom.read_dicom
-            cases = reader(Path(folder), progress=report)
-        for layer in (self.image_layer, self.boxes_layer):
-            if layer is not None and layer in self.viewer.layers:
+        ws = self.workspace
+        note = ""
+        shown = [ws.cases[_tag(layer)["index"]] for layer in self._layers_of(None)]
+        if case_id not in shown:
+            members = ws.group_of(case_id)
+            # edits on screen would go with their layers; edits in no layer here are in another window
+            unsaved = [c for c in dict.fromkeys(shown) if ws.has_unsaved(c)] or [c for c in members if ws.is_edited(c)]
+            if unsaved:
+                self.status.setText(f"{', '.join(unsaved)} has unsaved corrections. Save them first (Ctrl+S in the "
+                                    "Cases dock), or move on from the Cases dock, which asks what to do with them.")
+                return
+            loaded, restored = [], []
+            for member in [case_id, *(c for c in members if c != case_id)]:
+                case = self._restored(member)
+                restored += [member] if case is not None else []
+                loaded.append((ws.cases.index(member), case if case is not None else ws.load(member)))
+            for layer in self._layers_of(None):
                 self.viewer.layers.remove(layer)
-        self.image_layer = self.boxes_layer = None
-        case = cases[0]
-        for message in case.provenance.warnings[:5]:
-            show_warning(message)
-        for data, kwargs, layer_type in case_to_layers(case):
-            kind = kwargs.get("metadata", {}).get("nsclc", {}).get("kind")
-            kwargs = {**kwargs, "units": case.image.unit} if case.image.unit == "mm" else dict(kwargs)
-            if kind == "boxes":
-                kwargs["text"] = {"string": "{class}", "color": "white", "size": 11, "anchor": "upper_left"}
-                if not len(data):
-                    # An empty Shapes layer cannot guess that it lives on a volume.
-                    kwargs["ndim"] = len(case.image.pixel_size)
-            layer = getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
-            if kind == "image":
-                self.image_layer = layer
-            elif kind == "boxes":
-                self.boxes_layer = layer
-        self.viewer.reset_view()
+            # the chosen series first: a Cases dock that adopts the scene on insertion selects it
+            add_to_viewer(self.viewer, scene_layers(loaded, ws.source, len(ws.cases)))
+            for message in ws.warnings(case_id)[:MAX_WARNINGS_SHOWN]:
+                show_warning(message)
+            note = f" (restored the autosave of {', '.join(restored)}; not saved yet)" if restored else ""
+            self.viewer.reset_view()
+        # on top: a later series' image would hide the boxes of this one
+        chosen = self._layers_of(ws.cases.index(case_id))
+        self.viewer.layers.move_multiple([self.viewer.layers.index(layer) for layer in chosen], len(self.viewer.layers))
+        ws.set_current(case_id)
+        if self.boxes_layer is not None:
+            self.viewer.layers.selection.active = self.boxes_layer
         planes = self.annotated_planes()
         if planes:
             self.go_to_plane(planes[0])
         self._show_status()
+        self.status.setText(self.status.text() + note)
 
-    def _on_inserted(self, event) -> None:
-        """Follow a series opened through File > Open while the dock is shown."""
-        nsclc = event.value.metadata.get("nsclc") or {}
-        if nsclc.get("kind") == "image" and event.value.ndim == 3:
-            self.image_layer = event.value
-        elif nsclc.get("kind") == "boxes" and event.value.ndim == 3:
-            self.boxes_layer = event.value
+    def _restored(self, case_id: str):
+        """The autosave of ``case_id`` if the user restores it (the Cases dock's question), else ``None``."""
+        ws = self.workspace
+        if not ws.has_autosave(case_id):
+            return None
+        if self.ask("restore", f"{case_id} has autosaved corrections that were never saved.") == "restore":
+            return ws.recover(case_id)
+        ws.discard_autosave(case_id)
+        return None
 
-    def _adopt_open_layers(self) -> None:
-        """Work with a series already opened through File > Open."""
-        for layer in self.viewer.layers:
-            nsclc = layer.metadata.get("nsclc") or {}
-            if nsclc.get("kind") == "image" and self.image_layer is None and layer.ndim == 3:
-                self.image_layer = layer
-            elif nsclc.get("kind") == "boxes" and self.boxes_layer is None and layer.ndim == 3:
-                self.boxes_layer = layer
-                provenance = nsclc.get("provenance")
-                root = provenance.details.get("collection_root") if provenance is not None else None
-                if root and self.root is None:
-                    self.set_root(root)
+    def ask(self, question: str, text: str) -> str:
+        """Ask the user (see :func:`napari_nsclc.widgets._questions.ask`); scripts and tests may replace it."""
+        return ask(self, question, text)
+
+    def _layers_of(self, index: int | None, kind: str | None = None) -> list:
+        """The viewer's layers of case ``index`` (``None``: of every case) of the bound workspace.
+
+        With ``kind`` (``"image"``, ``"boxes"``), only the 3-D layers of that kind.
+        """
+        source = str(self.workspace.source) if self.workspace is not None else None
+        return [layer for layer in self.viewer.layers
+                if source is not None and _tag(layer).get("source") == source
+                and (index is None or _tag(layer).get("index") == index)
+                and (kind is None or (_kind(layer) == kind and layer.ndim == 3))]  # fmt: skip
+
+    def _current_layer(self, kind: str):
+        ws = self.workspace
+        found = self._layers_of(ws.cases.index(ws.current), kind) if ws is not None and ws.current else []
+        return found[0] if found else None
+
+    @property
+    def image_layer(self):
+        """The Image layer of the workspace's current series, or ``None``."""
+        return self._current_layer("image")
+
+    @property
+    def boxes_layer(self):
+        """The ``tumour boxes`` Shapes layer of the workspace's current series, or ``None``."""
+        return self._current_layer("boxes")
 
     # ------------------------------------------------------------------ windows
 
     def apply_window(self, preset: str) -> None:
         """Set the image's contrast to a window preset (e.g. ``"lung"``)."""
-        layer = self.image_layer if self.image_layer in self.viewer.layers else self._active_image()
+        layer = self.image_layer if self.image_layer is not None else self._active_image()
         if layer is None:
             self.status.setText("Open a series first.")
             return
@@ -217,27 +309,24 @@ class DicomBrowser(QWidget):
         self.status.setText(f"{preset} window: W {width:g} / L {level:g}")
 
     def _active_image(self):
-        for layer in reversed(list(self.viewer.layers)):
-            if layer._type_string == "image":
-                return layer
-        return None
+        """The top Image layer: a series opened without a workspace (a read-only DICOM folder) still gets windows."""
+        from napari.layers import Image
+
+        return next((layer for layer in reversed(list(self.viewer.layers)) if isinstance(layer, Image)), None)
 
     # ------------------------------------------------------------------ annotated slices
 
     def annotated_planes(self) -> list[int]:
         """Slice indices (of the series) that hold at least one box, ascending."""
         layer = self.boxes_layer
-        if layer is None or layer not in self.viewer.layers or layer.ndim != 3 or not len(layer.data):
+        if layer is None or not len(layer.data):
             return []
         return sorted({int(round(float(np.asarray(shape)[0, 0]))) for shape in layer.data})
 
-    def _plane_to_world(self, plane: float) -> float:
-        layer = self.boxes_layer
-        return float(layer.translate[0] + plane * layer.scale[0])
-
     def go_to_plane(self, plane: int) -> None:
         """Show slice ``plane`` of the open series."""
-        self.viewer.dims.set_point(0, self._plane_to_world(plane))
+        layer = self.boxes_layer
+        self.viewer.dims.set_point(0, float(layer.translate[0] + plane * layer.scale[0]))
 
     def current_plane(self) -> float:
         """The slice of the open series under the viewer's z position (fractional)."""
@@ -259,9 +348,27 @@ class DicomBrowser(QWidget):
         self._show_status()
 
     def _show_status(self) -> None:
-        planes = self.annotated_planes()
-        if self.boxes_layer is None:
+        boxes = self.boxes_layer
+        if boxes is None:
             return
+        planes = self.annotated_planes()
         here = int(round(self.current_plane()))
-        count = sum(1 for shape in self.boxes_layer.data if int(round(float(np.asarray(shape)[0, 0]))) == here)
+        count = sum(1 for shape in boxes.data if int(round(float(np.asarray(shape)[0, 0]))) == here)
         self.status.setText(f"slice {here}: {count} box(es); {len(planes)} annotated slice(s) in this series")
+
+
+def _kind(layer) -> str | None:
+    return (layer.metadata.get(METADATA_KEY) or {}).get("kind")
+
+
+def _advance(bar, done: int, total: int) -> None:
+    """Feed a reader's ``progress(done, total)`` to a napari progress bar."""
+    if bar.total != total:
+        bar.total = total
+    bar.n = done
+    bar.refresh()
+
+
+def _nbia_date(date: str) -> str:
+    """A DICOM date as NBIA's ``metadata.csv`` and folder names write it: ``"20080102"`` → ``"01-02-2008"``."""
+    return f"{date[4:6]}-{date[6:]}-{date[:4]}" if len(date) == 8 and date.isdigit() else date

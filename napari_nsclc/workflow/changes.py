@@ -192,13 +192,14 @@ class CaseChanges:
     def summary(self) -> str:
         """One line, e.g. ``"+1,204 / −88 px tumour bed; +3 / −1 objects, 2 reclassified, 1 moved"``."""
         parts = [f"+{c['added']:,} / \u2212{c['removed']:,} px {name}" for name, c in self.pixels.items()]
-        if self.objects_added or self.objects_removed or self.objects_moved or self.objects_reclassified:
-            objects = f"+{self.objects_added:,} / \u2212{self.objects_removed:,} objects"
-            if self.objects_reclassified:
-                objects += f", {self.objects_reclassified:,} reclassified"
-            if self.objects_moved:
-                objects += f", {self.objects_moved:,} moved"
-            parts.append(objects)
+        objects = [f"+{self.objects_added:,} / \u2212{self.objects_removed:,} objects"] if (
+            self.objects_added or self.objects_removed) else []  # fmt: skip
+        if self.objects_reclassified:
+            objects.append(f"{self.objects_reclassified:,} reclassified")
+        if self.objects_moved:
+            objects.append(f"{self.objects_moved:,} moved")
+        if objects:
+            parts.append(", ".join(objects))
         return "; ".join(parts) or "no change"
 
 
@@ -219,8 +220,10 @@ def case_changes(before: Case, after: Case) -> CaseChanges:
         See the module docstring for the matching rules.
     """
     changes = CaseChanges()
-    for b, a, b_pos, a_pos in _pair_layers(before.masks, after.masks):
-        _record(changes, _mask_changes(b, a, b_pos, a_pos))
+    b_kept, a_kept = _counted_masks(before.masks), _counted_masks(after.masks)
+    for b, a, b_pos, a_pos in _pair_layers([before.masks[i] for i in b_kept], [after.masks[i] for i in a_kept]):
+        _record(changes, _mask_changes(b, a, None if b_pos is None else b_kept[b_pos],
+                                       None if a_pos is None else a_kept[a_pos]))  # fmt: skip
     for kind, before_sets, after_sets in (
         ("points", before.points, after.points),
         ("boxes", before.boxes, after.boxes),
@@ -229,6 +232,16 @@ def case_changes(before: Case, after: Case) -> CaseChanges:
         for b, a, b_pos, a_pos in _pair_layers(before_sets, after_sets):
             _record(changes, _object_changes(kind, b, a, b_pos, a_pos))
     return changes
+
+
+def _counted_masks(masks: Sequence[LabelMask]) -> list[int]:
+    """Positions of the masks whose pixels count: each pixel once.
+
+    NuCLS shows its nuclei as an instance mask and a class mask of the same
+    pixels; the class mask is counted and the instance mask is not.
+    """
+    repeated = {m.attributes.get("duplicate_of") for m in masks if m.kind == "semantic"} - {None}
+    return [i for i, m in enumerate(masks) if not (m.kind == "instance" and m.attributes.get("duplicate_of") in repeated)]
 
 
 def _pair_layers(before: Sequence, after: Sequence) -> list[tuple[Any, Any, int | None, int | None]]:
@@ -295,7 +308,7 @@ def _class_namer(mask: LabelMask) -> Callable[[int], str | None]:
 
 
 def _mask_changes(before: LabelMask | None, after: LabelMask | None, b_pos, a_pos) -> LayerChanges:
-    name = (after or before).name
+    name = (after if after is not None else before).name
     b_data = None if before is None else _level0(before)
     a_data = None if after is None else _level0(after)
     if b_data is not None and a_data is not None and b_data.shape == a_data.shape:
@@ -400,7 +413,7 @@ def _in_schema_order(pixels: dict[str, dict[str, int]], schemas) -> dict[str, di
 
 
 def _object_changes(kind: LayerKind, before: ObjectSet | None, after: ObjectSet | None, b_pos, a_pos) -> LayerChanges:
-    name = (after or before).name
+    name = (after if after is not None else before).name
     if after is None:
         removed = np.arange(len(before))
         return LayerChanges(name, kind, b_pos, a_pos, removed=removed, removed_objects=_subset(before, removed))

@@ -66,6 +66,8 @@ def overlay(case: Case, files: Mapping[str, Path], spec: registry.FormatSpec) ->
         Naming the correction file that cannot be read.
     """
     case = load_case(case)
+    if spec.read_correction is not None:  # the format knows how its correction files lay over a case
+        return spec.read_correction(case, dict(files))
     remaining = dict(files)
     masks = []
     for mask in case.masks:
@@ -76,8 +78,6 @@ def overlay(case: Case, files: Mapping[str, Path], spec: registry.FormatSpec) ->
             mask = replace(mask, data=_decoded(path, attributes), attributes=attributes)
         masks.append(mask)
     case = replace(case, masks=masks)
-    if remaining and spec.read_correction is not None:
-        return spec.read_correction(case, remaining)
     for relative, path in sorted(remaining.items()):
         case = _with_sets_of(case, path, spec, relative)
     return case

@@ -40,6 +40,7 @@ from . import identity
 from .changes import CaseChanges, case_changes
 from .corrections import detached, overlay
 from .files import append_event, install, read_json, sha256_of, staging_folder, write_json
+from .history import EditHistory
 
 __all__ = ["STATUSES", "ConflictError", "SaveResult", "Workspace", "autosave_interval", "open_shared", "shared"]
 
@@ -114,21 +115,26 @@ class Workspace:
         self._index_cache: dict[str, list[str]] | None = None
         self._loaded: set[str] = set()  # cases whose corrections were read here: a save checks for conflicts
         self._current: str | None = None
+        self._histories: dict[str, EditHistory] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, dataset_path, corrections=None, annotator: str | None = None) -> Workspace:
+    def open(cls, dataset_path, corrections=None, annotator: str | None = None, *, progress=None) -> Workspace:
         """Open a dataset (any layout or file the registry reads) for correction.
 
         Parameters
         ----------
         dataset_path : path
             A dataset root or annotation file.
-        corrections : path, optional
+        corrections : path or callable, optional
             Where corrections go; default ``<dataset root>/corrections``. It
-            must be given when the dataset's folder is read-only.
+            must be given when the dataset's folder is read-only; a callable
+            ``corrections(root) -> path`` is asked only then.
         annotator : str, optional
             The name stamped on every save; default :func:`identity.annotator`.
+        progress : callable, optional
+            ``progress(done, total)``, passed to the dataset's reader when it
+            takes one (the DICOM readers call it while headers are read).
 
         Raises
         ------
@@ -138,14 +144,17 @@ class Workspace:
         """
         source = Path(dataset_path)
         spec = registry.detect(source)
-        originals = registry.read(source, spec.name)
+        options = {"progress": progress} if progress is not None and registry.reader_accepts(spec, "progress") else {}
+        originals = registry.read(source, spec.name, **options)
         if not originals:
             raise NsclcFormatError(source, "holds no case to correct")
         root = _dataset_root(source, originals)
-        if corrections is None:
+        if corrections is None or (callable(corrections) and os.access(root, os.W_OK)):
             if not os.access(root, os.W_OK):
                 raise NsclcFormatError(root, "is read-only, so corrections cannot go in it; give corrections=FOLDER")
             corrections = root / "corrections"
+        elif callable(corrections):
+            corrections = corrections(root)
         return cls(source, spec, originals, Path(corrections), annotator or identity.annotator())
 
     # ------------------------------------------------------------------ cases
@@ -293,7 +302,13 @@ class Workspace:
         self.refresh()
         case = self._saved_state(case_id, remember=True)
         self._set_clean(case_id)
+        self.history(case_id).clear()
         return case
+
+    def history(self, case_id: str) -> EditHistory:
+        """The undo history of the case's object edits; it starts afresh when the case is loaded or recovered."""
+        self._position(case_id)  # an unknown case is an error, not a new history
+        return self._histories.setdefault(case_id, EditHistory())
 
     def _saved_state(self, case_id: str, remember: bool = False) -> Case:
         if remember:
@@ -312,13 +327,20 @@ class Workspace:
             return self.original(case_id)
         if self.whole_file:
             (path,) = files.values()
-            cases = registry.read(path, self.spec.name)
             name = self._originals[self._position(case_id)].name
-            found = [c for c in cases if c.name == name]
+            found = [c for c in self._read_whole_file(files) if c.name == name]
             if not found:
                 raise NsclcFormatError(path, f"holds no case named {name!r}")
             return load_case(found[0])
         return overlay(self.original(case_id), files, self.spec)
+
+    def _read_whole_file(self, files: dict[str, Path]) -> list[Case]:
+        """Every case of a one-file dataset as ``files`` (its correction, or an autosave) holds them."""
+        if self.spec.read_correction is not None:
+            # the file holds only what is corrected (CoCaHis: the GT masks, not the H&E): read it over the originals
+            return [self.spec.read_correction(detached(case), files) for case in self._originals]
+        (path,) = files.values()
+        return registry.read(path, self.spec.name)
 
     # ------------------------------------------------------------------ saving
     def save(self, case_id: str, case: Case, *, as_copy: bool = False) -> list[Path]:
@@ -371,7 +393,8 @@ class Workspace:
                 "event": "save", "case": case_id, "annotator": annotator, "saved_at": saved_at,
                 "files": [self._relative_to_corrections(p) for p in staged_paths], "copy": as_copy,
                 **changes.as_provenance()})  # fmt: skip
-        self.discard_autosave(case_id)
+        if self._autosaved_by(case_id) in (None, annotator):
+            self.discard_autosave(case_id)  # someone else's autosave holds their unsaved work: it stays
         self._set_clean(case_id)
         self.saved.emit(result)
         return result
@@ -424,7 +447,7 @@ class Workspace:
     def _whole_file_cases(self, case_id: str, case: Case) -> list[Case]:
         """Every case of the one file, as last saved, with ``case_id`` replaced by ``case``."""
         files = self._correction_files(case_id)
-        cases = registry.read(next(iter(files.values())), self.spec.name) if files else list(self._originals)
+        cases = self._read_whole_file(files) if files else list(self._originals)
         name = self._originals[self._position(case_id)].name
         return [case if c.name == name else c for c in cases]
 
@@ -452,7 +475,8 @@ class Workspace:
             "saved_at": saved_at,
             "case": case_id,
             "source": self._relative(original) if original is not None else None,
-            "source_sha256": sha256_of(original) if original is not None else None,
+            # an image that is a folder (a DICOM series) has no one checksum
+            "source_sha256": sha256_of(original) if original is not None and original.is_file() else None,
             "previous_sha256": sha256_of(target),
             "sha256": sha256_of(staged),
             "plugin_version": __version__,
@@ -496,7 +520,10 @@ class Workspace:
                 manifest.unlink()  # the old files are about to be replaced: the old manifest must not vouch for them
             for relative, path in files.items():
                 install(path, folder / relative)
+            # the corrections these edits were made on: a save after recovery is refused if they changed meanwhile
+            based_on = {rel: self._seen.get(rel) for rel in files} if case_id in self._loaded else None
             write_json(manifest, {"case": case_id, "annotator": self.annotator, "files": checksums,
+                                  "based_on": based_on,
                                   "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})  # fmt: skip
         self._edited.discard(case_id)
         self.status_changed.emit(case_id, "autosaved")
@@ -520,7 +547,13 @@ class Workspace:
                 if sha256_of(path) != record["files"][relative]:
                     raise NsclcFormatError(path, "does not match its autosave manifest (cut short or damaged)")
             recovered = self._read_autosave(case_id, files)
-            self._remember(case_id)  # the restored edits build on the correction on disk now
+            based_on = record.get("based_on")
+            if based_on is None:
+                self._remember(case_id)  # edits not made on a loaded case: they build on what is on disk now
+            else:
+                self._loaded.add(case_id)
+                self._seen.update(based_on)
+            self.history(case_id).clear()
             return recovered
         except (NsclcFormatError, KeyError, TypeError, AttributeError) as error:
             where = self._set_aside(case_id)
@@ -548,6 +581,13 @@ class Workspace:
         shutil.rmtree(self._autosave_folder(case_id), ignore_errors=True)
         if case_id not in self._edited:
             self.status_changed.emit(case_id, self.status(case_id))
+
+    def _autosaved_by(self, case_id: str) -> str | None:
+        """The annotator named in the case's autosave manifest (``None``: no autosave, or unnamed)."""
+        try:
+            return read_json(self._autosave_manifest(case_id)).get("annotator")
+        except (NsclcFormatError, OSError, AttributeError, ValueError):
+            return None
 
     def has_autosave(self, case_id: str) -> bool:
         return self._autosave_manifest(case_id).is_file()
@@ -590,7 +630,8 @@ def _require_folder(staging: Path, corrections: Path) -> None:
 def _dataset_root(source: Path, cases: list[Case]) -> Path:
     """The folder a dataset's relative paths start from."""
     for case in cases[:1]:
-        root = case.provenance.details.get("root")
+        # a patient or series folder of a Lung-PET-CT-Dx collection: its paths start at the collection
+        root = case.provenance.details.get("root") or case.provenance.details.get("collection_root")
         if root:
             return Path(root)
         for mask in case.masks:
@@ -627,30 +668,32 @@ def _safe(text: str) -> str:
 _OPENED: dict[str, Workspace] = {}
 
 
-def open_shared(dataset_path) -> Workspace:
+def open_shared(dataset_path, *, progress=None) -> Workspace:
     """The workspace of ``dataset_path``, opened once per process and shared.
 
     napari's reader opens a dataset through here and the docks adopt the
     same workspace, so a dataset is read once. A dataset in a read-only
     folder (a shared drive, the samples) gets its corrections in the user's
     data folder, ``<user data dir>/napari-nsclc/corrections/<name>-<hash>``.
+    ``progress(done, total)`` goes to the reader (see :meth:`Workspace.open`)
+    when the dataset is read here, not when it was already open.
     """
     key = str(Path(dataset_path).resolve())
     if key not in _OPENED:
-        try:
-            _OPENED[key] = Workspace.open(dataset_path)
-        except NsclcFormatError as error:
-            if "is read-only" not in error.problem:
-                raise
-            import hashlib
-
-            import platformdirs
-
-            digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-            folder = Path(platformdirs.user_data_dir("napari-nsclc", appauthor=False))
-            corrections = folder / "corrections" / f"{Path(key).name}-{digest}"
-            _OPENED[key] = Workspace.open(dataset_path, corrections=corrections)
+        _OPENED[key] = Workspace.open(dataset_path, corrections=_user_corrections_folder, progress=progress)
     return _OPENED[key]
+
+
+def _user_corrections_folder(root: Path) -> Path:
+    """Where corrections of a dataset in a read-only folder go: the user's data folder, one per dataset."""
+    import hashlib
+
+    import platformdirs
+
+    key = str(Path(root).resolve())
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    folder = Path(platformdirs.user_data_dir("napari-nsclc", appauthor=False))
+    return folder / "corrections" / f"{Path(key).name}-{digest}"
 
 
 def shared(dataset_path) -> Workspace | None:
