@@ -242,7 +242,9 @@ def main() -> None:
         "\"first drawn\" adds one forced repaint (Mesa's software OpenGL, no GPU); napari usually paints while "
         "the layer is added, so most drawing cost already shows in \"ready\". The machine is shared with other "
         f"jobs (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end of the run); under "
-        "heavier load the rows took up to 2× longer in earlier runs. Peak resident "
+        "heavier load the rows took up to 2× longer in earlier runs. Reclassifying recolours through napari's "
+        "public `Points.refresh_colors`, which re-uploads the points three times (a private colour-manager "
+        "shortcut, used before, took about half as long on this machine). Peak resident "
         "memory: "
         f"{peak_rss_mb():.0f} MB.\n\n"
         + markdown_table(["measurement", "time", "target", "met"], rows)

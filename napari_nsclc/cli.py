@@ -17,10 +17,6 @@ from pathlib import Path
 from . import conversion, registry
 from .model import Case, NsclcFormatError
 
-#: The layout the demo shows first: it has an image, a tissue Labels layer and
-#: classified cell Points, so one screen shows every kind of layer.
-DEMO_FIRST_LAYOUT = "ocelot"
-
 EXIT_BAD_INPUT = 2
 
 
@@ -53,38 +49,92 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-nsclc",
         description="Annotate NSCLC pathology and radiology datasets in napari.",
+        epilog="Run 'napari-nsclc COMMAND --help' for a command's options and examples. Exit codes: 0 done, "
+        "2 unusable input (one line on standard error names the file and the problem).",
     )
     parser.add_argument("--version", action="version", version=f"napari-nsclc {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    open_cmd = sub.add_parser("open", help="open files or dataset folders in napari")
-    open_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    open_cmd = _command(
+        sub, "open", "open files or dataset folders in napari",
+        "Open annotation files, images or dataset folders in napari, with the Cases dock for datasets.",
+        ["napari-nsclc open NSCLC-NAT/", "napari-nsclc open slide.svs slide.xml",
+         "xvfb-run -a napari-nsclc open MIDOG.json --screenshot midog.png"],
+    )  # fmt: skip
+    open_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or dataset folders")
+    open_cmd.add_argument("--screenshot", type=Path, metavar="PNG", help="save a screenshot of the window and exit")
     open_cmd.set_defaults(run=_run_open)
 
-    demo = sub.add_parser("demo", help="write a synthetic dataset of every layout and open it in napari")
+    demo = _command(
+        sub, "demo", "write a demo dataset of every layout and open it in napari",
+        "Write a small dataset of every layout napari-nsclc reads (NSCLC-NAT first, on real stained tissue) "
+        "and open it in napari, with a dock to switch between them.",
+        ["napari-nsclc demo", "napari-nsclc demo --folder demo-data/",
+         "xvfb-run -a napari-nsclc demo --screenshot demo.png"],
+    )  # fmt: skip
     demo.add_argument("--folder", type=Path, help="write the datasets here instead of a temporary folder")
     demo.add_argument("--screenshot", type=Path, metavar="PNG", help="save a screenshot of the window and exit")
     demo.set_defaults(run=_run_demo)
 
-    info = sub.add_parser("info", help="detected format, images and annotation counts per class")
-    info.add_argument("path", type=Path, metavar="PATH")
+    info = _command(
+        sub, "info", "detected format, images and annotation counts per class",
+        "Print the detected format, then per case the image and pixel size and the annotations per class, "
+        "then totals over the dataset. Headless: imports neither napari nor Qt.",
+        ["napari-nsclc info NSCLC-NAT/", "napari-nsclc info MIDOG.json --json"],
+    )  # fmt: skip
+    info.add_argument("path", type=Path, metavar="PATH", help="a file or dataset folder")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(run=_run_info)
 
-    convert = sub.add_parser("convert", help="convert annotations between formats")
-    convert.add_argument("source", type=Path, metavar="SRC")
+    convert = _command(
+        sub, "convert", "convert annotations between formats",
+        "Read SRC, say what the conversion keeps and loses (exact, lossy or refused) before writing, then "
+        "write DST. Headless: imports neither napari nor Qt.",
+        ["napari-nsclc convert NSCLC-NAT/ --to coco -o nat.json",
+         "napari-nsclc convert MIDOG.json --to voc -o midog-voc/ --strict"],
+    )  # fmt: skip
+    convert.add_argument("source", type=Path, metavar="SRC", help="a file or dataset folder")
     convert.add_argument("--to", required=True, dest="to_format", metavar="FORMAT", help=_writable_formats_help())
-    convert.add_argument("-o", "--output", required=True, type=Path, metavar="DST")
+    convert.add_argument("-o", "--output", required=True, type=Path, metavar="DST", help="the file or folder to write")
     convert.add_argument("--from", dest="from_format", metavar="FORMAT", help="skip detection and read as FORMAT")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     convert.add_argument("--strict", action="store_true", help="refuse a conversion that would lose anything")
     convert.set_defaults(run=_run_convert)
 
-    formats = sub.add_parser("formats", help="list the formats napari-nsclc reads and writes")
+    formats = _command(
+        sub, "formats", "list the formats napari-nsclc reads and writes",
+        "List the formats this installation reads and writes; with --matrix, what converts to what, and how.",
+        ["napari-nsclc formats", "napari-nsclc formats --matrix"],
+    )  # fmt: skip
     formats.add_argument("--matrix", action="store_true",
                          help="print the conversion matrix: exact, lossy or refused for every reader and writer")
     formats.set_defaults(run=_run_formats)
     return parser
+
+
+def _command(sub, name: str, summary: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` has a description and examples."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+
+def command_reference() -> str:
+    """Markdown for every command's ``--help``, as the parser prints it (``docs/cli.md`` embeds it)."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: the page must not depend on it
+    try:
+        parser = _parser()
+        parts = ["```", parser.format_help().rstrip(), "```"]
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+        for name, command in subparsers.choices.items():
+            parts += ["", f"### {name}", "", "```", command.format_help().rstrip(), "```"]
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+    return "\n".join(parts) + "\n"
 
 
 def _version() -> str:
@@ -214,70 +264,47 @@ def _run_open(args) -> int:
     from ._reader import add_to_viewer, is_image_mask_pair, read_image_mask_pair_layers
 
     paths = [str(p) for p in args.paths]
-    _require_display("open")
-    if is_image_mask_pair(paths):
-        layer_data = read_image_mask_pair_layers(paths)
-        viewer = _viewer()
-        add_to_viewer(viewer, layer_data)
-        return _run_event_loop()
+    # the arguments first, the display after: a missing file is reported as a missing file
     for path in args.paths:
-        registry.detect(path)  # fail on the command line, before a window opens
+        if not path.exists():
+            raise NsclcFormatError(path, "does not exist")
+    pair = is_image_mask_pair(paths)
+    if not pair:
+        for path in args.paths:
+            registry.detect(path)  # fail on the command line, before a window opens
+    _require_display("open")
     viewer = _viewer()
-    from .widgets.case_navigator import CaseNavigator
+    if args.screenshot:
+        viewer.window.resize(1400, 900)
+    if pair:
+        add_to_viewer(viewer, read_image_mask_pair_layers(paths))
+    else:
+        from .widgets.case_navigator import CaseNavigator
 
-    # docked before opening, so that it picks up a dataset's cases as its layers arrive
-    viewer.window.add_dock_widget(CaseNavigator(viewer), name="Cases", area="right", tabify=True)
-    viewer.open(paths, plugin="napari-nsclc")
+        # docked before opening, so that it picks up a dataset's cases as its layers arrive
+        viewer.window.add_dock_widget(CaseNavigator(viewer), name="Cases", area="right", tabify=True)
+        viewer.open(paths, plugin="napari-nsclc")
+    if args.screenshot:
+        return _screenshot_and_close(viewer, args.screenshot)
     return _run_event_loop()
+
+
+def _screenshot_and_close(viewer, path: Path) -> int:
+    """Fit the view, save the whole window to ``path`` and close it."""
+    _process_events()
+    viewer.reset_view()
+    _process_events()
+    viewer.screenshot(str(path), canvas_only=False)
+    print(f"screenshot saved to {path}")
+    viewer.close()
+    return 0
 
 
 def _run_demo(args) -> int:
-    from ._tempfolders import process_temp_folder
-    from .testing import build_all
+    from . import demo
 
     _require_display("demo")
-    root = args.folder or process_temp_folder("napari-nsclc-demo-")  # removed when the process exits
-    datasets = build_all(root)
-    print(f"demo datasets written to {root}:")
-    for name, path in datasets.items():
-        print(f"  {name}: {path}")
-    viewer = _viewer()
-    if args.screenshot:
-        viewer.window._qt_window.resize(1400, 900)
-        _process_events()
-    from .widgets.dataset_browser import DatasetBrowser
-
-    browser = DatasetBrowser(viewer)
-    viewer.window.add_dock_widget(browser, name="Datasets", area="right")
-    browser.set_datasets(datasets)
-    first = DEMO_FIRST_LAYOUT if DEMO_FIRST_LAYOUT in datasets else next(iter(datasets))
-    browser.open_dataset(first)
-    _zoom_to_annotated_objects(viewer)
-    shown = ", ".join(f"{layer._type_string} '{layer.name}'" for layer in viewer.layers)
-    print(f"showing {first}: {shown}")
-    if args.screenshot:
-        _process_events()
-        viewer.screenshot(str(args.screenshot), canvas_only=False)
-        print(f"screenshot saved to {args.screenshot}")
-        viewer.close()
-        return 0
-    return _run_event_loop()
-
-
-def _zoom_to_annotated_objects(viewer) -> None:
-    """Fit the view to the Points layers, with a margin, so that cells are visible at first sight."""
-    import numpy as np
-
-    extents = [layer.extent.world for layer in viewer.layers if layer._type_string == "points" and len(layer.data)]
-    if not extents:
-        return
-    low = np.min([e[0] for e in extents], axis=0)
-    high = np.max([e[1] for e in extents], axis=0)
-    viewer.scene.camera.center = tuple((low + high) / 2)
-    span = float(np.max(high - low)) * 3  # with the tissue around the cells in view
-    canvas_size = min(viewer.window._qt_viewer.canvas.size)
-    if span > 0:
-        viewer.scene.camera.zoom = canvas_size / span
+    return demo.run(args.folder, args.screenshot, make_viewer=_viewer, run_event_loop=_run_event_loop)
 
 
 def _require_display(command: str) -> None:
@@ -295,19 +322,9 @@ def _require_display(command: str) -> None:
 
 
 def _viewer():
-    import warnings
-
+    # On PyQt5, napari shows once per session that its PyQt5 support is deprecated. It has no
+    # public switch for that notice, so it is left alone; with QT_API=pyqt6 there is none.
     import napari
-
-    # napari nags about PyQt5's retirement in a pop-up over the canvas; users of
-    # the [pyqt5] extra cannot act on it mid-session, and PyQt6 works unchanged.
-    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated.*")
-    try:
-        from napari._qt import qt_main_window
-
-        qt_main_window.SHOW_QT_WARNING = False
-    except (ImportError, AttributeError):
-        pass
 
     viewer = napari.Viewer(title="napari-nsclc")
     viewer.canvas.overlays.scale_bar.visible = True

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,9 @@ from .model import (
 )
 from .workflow.history import LayerState
 
+if TYPE_CHECKING:  # not imported at run time: this module loads without napari
+    from napari.layers import Layer
+
 __all__ = [
     "case_from_layers",
     "case_to_layers",
@@ -55,6 +58,7 @@ __all__ = [
     "layer_state",
     "layer_to_model",
     "model_to_layer",
+    "plugin_metadata",
     "restore_layer_state",
 ]
 
@@ -384,8 +388,23 @@ def case_to_layers(case: Case) -> list[LayerDataTuple]:
 # --------------------------------------------------------------------------- layers -> model
 
 
-def _nsclc_meta(meta: dict) -> dict:
-    return (meta.get("metadata") or {}).get(METADATA_KEY) or {}
+def _plugin_part(metadata: dict | None) -> dict[str, Any]:
+    return (metadata or {}).get(METADATA_KEY) or {}
+
+
+def _nsclc_meta(meta: dict) -> dict[str, Any]:
+    """The napari-nsclc part of a layer-data tuple's ``meta`` (what napari hands a writer), or ``{}``."""
+    return _plugin_part(meta.get("metadata"))
+
+
+def plugin_metadata(layer: Layer | None) -> dict[str, Any]:
+    """The napari-nsclc part of a layer's metadata, ``layer.metadata["nsclc"]``, or ``{}``.
+
+    ``{}`` for ``None`` and for layers napari-nsclc did not make. The dict
+    returned is the layer's own: to change it, change a copy and assign the
+    layer's ``metadata``.
+    """
+    return _plugin_part(getattr(layer, "metadata", None))
 
 
 def _schema_for(meta: dict, class_names: Sequence[str]) -> ClassSchema:
@@ -533,7 +552,7 @@ def dataset_tag(layer) -> dict:
     The reader tags every layer of a dataset opened for correction
     (:func:`napari_nsclc._reader.scene_layers`); overlays the docks add are not case layers.
     """
-    nsclc = (layer.metadata or {}).get(METADATA_KEY) or {}
+    nsclc = plugin_metadata(layer)
     return {} if "overlay" in nsclc else nsclc.get("dataset") or {}
 
 
@@ -548,12 +567,12 @@ def case_from_layers(layers: Sequence, source, index: int, name: str = "") -> Ca
               and dataset_tag(layer).get("index") == index]  # fmt: skip
     centroid_classes = {}
     for layer in chosen:
-        contours = ((layer.metadata or {}).get(METADATA_KEY) or {}).get("contours_layer")
+        contours = plugin_metadata(layer).get("contours_layer")
         if contours is not None:
             centroid_classes[contours] = layer.features
     layer_data = []
     for layer in chosen:
-        if ((layer.metadata or {}).get(METADATA_KEY) or {}).get("contours_layer") is not None:
+        if plugin_metadata(layer).get("contours_layer") is not None:
             continue
         data, kwargs, layer_type = layer.as_layer_data_tuple()
         features = centroid_classes.get(layer.name)

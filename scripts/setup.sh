@@ -39,5 +39,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[pyqt5,testing]"
+.venv/bin/python -m pip install -q -e ".[pyqt5,pyqt6,testing]"
 echo "setup: done (.venv/bin/napari-nsclc is ready)"

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Sets up the machine if needed (scripts/setup.sh), then runs the whole test
 # suite in a virtual X server, since napari's canvas needs a real display.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k coco`.
+# With no arguments, the tests that open a napari window (marker "gui") then
+# run again on PyQt6, so that switching the Qt binding stays a one-line change.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k coco` (one run, on $QT_API).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export QT_API="${QT_API:-pyqt5}"
-exec xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m pytest "$@"
+run() { xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m pytest "$@"; }
+if [ "$#" -gt 0 ]; then
+  QT_API="${QT_API:-pyqt5}" run "$@"
+  exit
+fi
+QT_API=pyqt5 run
+echo "test.sh: the napari window tests again, on PyQt6"
+QT_API=pyqt6 run -m gui

@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = Path(os.environ.get("NSCLC_SAMPLES", REPO.parent / "shared" / "samples"))
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that opens a napari window is marked ``gui``: scripts/test.sh runs those again on PyQt6."""
+    for item in items:
+        if "make_napari_viewer" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """The folder of real third-party sample files."""

@@ -17,6 +17,7 @@ HEADLESS_MODULES = [
     "napari_nsclc._atomic",
     "napari_nsclc.imageio",
     "napari_nsclc.cli",
+    "napari_nsclc.demo",
     "napari_nsclc.testing",
     "napari_nsclc.workflow.changes",
     "napari_nsclc.mask_tools",

@@ -176,7 +176,7 @@ def test_reader_layers_for_every_cell_layout(make_napari_viewer, tmp_path):
         viewer.layers.clear()
         viewer.open(path, plugin="napari-nsclc")
         assert layer_names <= {layer.name for layer in viewer.layers}, name
-        assert viewer.layers[0]._type_string == "image" and viewer.layers[0].rgb
+        assert type(viewer.layers[0]).__name__.lower() == "image" and viewer.layers[0].rgb
 
 
 @pytest.mark.parametrize(

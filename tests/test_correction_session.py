@@ -43,6 +43,8 @@ from napari_nsclc import workflow
 from napari_nsclc.model import NsclcFormatError
 from napari_nsclc.testing import build
 
+pytestmark = pytest.mark.gui  # real napari windows, in subprocesses
+
 DRIVER = Path(__file__).with_name("session_driver.py")
 #: Seconds to wait for any line from a driver (napari starts in about 5 s).
 TIMEOUT = 120

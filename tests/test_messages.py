@@ -337,6 +337,7 @@ def test_open_sample_removes_its_folder_when_the_process_exits(tmp_path):
     assert list(fresh.iterdir()) == []
 
 
+@pytest.mark.gui
 def test_demo_leaves_no_folder_in_the_temporary_directory(tmp_path):
     env, fresh = _env_with_tmpdir(tmp_path)
     screenshot = tmp_path / "x.png"

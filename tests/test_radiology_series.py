@@ -55,7 +55,7 @@ def _check_a0002(layers, xml_folder: Path) -> None:
     """Both CT series with their own boxes: 8 + 10 = 18, each on the slice its XML names, one per slice."""
     assert [layer.name for layer in layers] == A0002_LAYERS
     assert _kinds(layers) == ["image", "boxes", "image", "boxes"]
-    assert {layer.name: len(layer.data) for layer in layers if layer._type_string == "shapes"} == A0002_BOXES
+    assert {layer.name: len(layer.data) for layer in layers if type(layer).__name__.lower() == "shapes"} == A0002_BOXES
     seen = []
     for image, boxes in (layers[:2], layers[2:]):
         assert image.data.shape == (30, 512, 512)

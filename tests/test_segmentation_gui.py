@@ -31,7 +31,7 @@ def test_nat_paint_export_reopen_compare(make_napari_viewer, tmp_path, qtbot):
     checksums = originals(root)
     viewer = make_napari_viewer()
     layers = viewer.open(root, plugin="napari-nsclc")
-    assert [layer._type_string for layer in layers] == ["image", "labels", "labels"]
+    assert [type(layer).__name__.lower() for layer in layers] == ["image", "labels", "labels"]
     seg = layers[1]
     assert set(np.unique(seg.data).tolist()) == {0, 1}
     assert seg.features.to_dict("list") == {"index": [1], "class": ["tumour bed"]}
@@ -128,8 +128,8 @@ def test_each_layout_opens_in_napari(make_napari_viewer, tmp_path, layout, expec
     path = build(layout, tmp_path)
     viewer = make_napari_viewer()
     layers = viewer.open(path, plugin="napari-nsclc")
-    assert [layer._type_string for layer in layers] == expected
-    labels = [layer for layer in layers if layer._type_string == "labels"]
+    assert [type(layer).__name__.lower() for layer in layers] == expected
+    labels = [layer for layer in layers if type(layer).__name__.lower() == "labels"]
     for layer in labels:
         assert layer.data.dtype.kind == "u"
         assert "class" in layer.features

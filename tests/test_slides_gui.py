@@ -51,8 +51,8 @@ def test_zooming_in_reads_level0_tiles_in_view_only(make_napari_viewer, wsi, chu
     (image, *_rest) = viewer.open(wsi, plugin="napari-nsclc")
     chunk_reads.clear()
     # centre on a 200 um (800 px) wide field and zoom so level 0 is used
-    viewer.camera.center = (512.0, 512.0)
-    viewer.camera.zoom = 4.0
+    viewer.scene.camera.center = (512.0, 512.0)  # viewer.camera is deprecated since napari 0.9
+    viewer.scene.camera.zoom = 4.0
     viewer.screenshot(canvas_only=True)
     level0 = [key for key in chunk_reads if key.startswith("0/")]
     assert level0, "zoomed in, napari should read level 0"

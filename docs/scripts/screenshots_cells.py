@@ -29,7 +29,7 @@ def shoot(name: str, prepare) -> Path:
     from napari_nsclc.widgets.class_editor import ClassEditorWidget
 
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 900)
+    viewer.window.resize(1500, 900)
     widget = ClassEditorWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Classes", area="right")
     with tempfile.TemporaryDirectory() as folder:
@@ -85,7 +85,7 @@ def ocelot(viewer, widget, folder: Path) -> None:
     _open_cases(viewer, [tissue, cell])
     viewer.layers["tissue"].opacity = 0.35
     _select(viewer, widget, "cells")
-    viewer.camera.zoom *= 0.7  # the whole tissue patch, with the cell patch inside it
+    viewer.scene.camera.zoom *= 0.7  # the whole tissue patch, with the cell patch inside it
 
 
 def coco(viewer, widget, folder: Path) -> None:

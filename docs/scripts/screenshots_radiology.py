@@ -39,10 +39,10 @@ def real_sample_in_lung_window() -> None:
     browser.jump(+1)
     browser.jump(+1)  # the third annotated slice: a well-sized box in the right lung
     viewer.layers.selection.active = browser.boxes_layer
-    viewer.scale_bar.visible = True
+    viewer.canvas.overlays.scale_bar.visible = True
     viewer.reset_view()
     settle()
-    viewer.camera.zoom *= 1.15
+    viewer.scene.camera.zoom *= 1.15
     settle()
     viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-lung-window.png"), canvas_only=False)
     viewer.close()
@@ -62,7 +62,7 @@ def synthetic_pet_over_ct(folder: Path) -> None:
     browser.go_to_plane(5)
     browser.jump(+1)
     browser.jump(-1)  # back on plane 5, with the status line updated
-    viewer.scale_bar.visible = True
+    viewer.canvas.overlays.scale_bar.visible = True
     viewer.reset_view()
     settle()
     viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-pet-overlay.png"), canvas_only=False)
@@ -88,7 +88,7 @@ def real_patient_two_series() -> None:
     viewer.dims.set_point(0, boxes.data_to_world(boxes.data[2][0])[0])  # the slice of B40f's third box
     viewer.layers["CT 2 B70f"].visible = False  # B40f on top: hide B70f to see it, as the docs say
     viewer.layers.selection.active = boxes
-    viewer.scale_bar.visible = True
+    viewer.canvas.overlays.scale_bar.visible = True
     viewer.reset_view()
     settle()
     viewer.screenshot(str(IMAGES / "lung-pet-ct-dx-two-series.png"), canvas_only=False)

@@ -29,13 +29,13 @@ def main() -> None:
         for layer in viewer.layers:
             layer.units = ("µm", "µm")  # the layers' scale is in micrometres
         viewer.reset_view()
-        viewer.scale_bar.visible = True
+        viewer.canvas.overlays.scale_bar.visible = True
         settle(viewer)
         viewer.screenshot(str(IMAGES / "whole-slide-overview.png"), canvas_only=False)
 
         # zoom on the first tumour outline (centre at x = 0.35, y = 0.4 of 4096 px, in um)
-        viewer.camera.center = (0.4 * 4096 * 0.25, 0.35 * 4096 * 0.25)
-        viewer.camera.zoom = viewer.camera.zoom * 2.2
+        viewer.scene.camera.center = (0.4 * 4096 * 0.25, 0.35 * 4096 * 0.25)
+        viewer.scene.camera.zoom = viewer.scene.camera.zoom * 2.2
         settle(viewer)
         viewer.screenshot(str(IMAGES / "whole-slide-zoom.png"), canvas_only=False)
         viewer.close()

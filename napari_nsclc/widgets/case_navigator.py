@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from napari.layers import Image, Labels
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
@@ -37,7 +38,7 @@ from qtpy.QtWidgets import (
 from .. import workflow
 from .._reader import scene_layers
 from ..formats.masks import fit_nearest
-from ..layers import METADATA_KEY, case_from_layers, case_to_layers
+from ..layers import METADATA_KEY, case_from_layers, case_to_layers, plugin_metadata
 from ..model import Case, NsclcFormatError
 from ._questions import QUESTIONS, ask, named_annotator
 
@@ -127,6 +128,7 @@ class CaseNavigator(QWidget):
         self.list.setMinimumHeight(90)
         layout.addWidget(self.list, stretch=1)
         layout.addLayout(navigation)
+        layout.addWidget(self.status)  # "case i of n", under the buttons that move it
         layout.addWidget(self.save_button)
         layout.addWidget(self.original_box)
         layout.addWidget(self.changes_box)
@@ -137,7 +139,6 @@ class CaseNavigator(QWidget):
         self.warnings.setMaximumHeight(90)
         layout.addWidget(self.warnings, stretch=1)
         layout.addWidget(self.fit_button)
-        layout.addWidget(self.status)
         layout.addWidget(open_button)
 
         self.autosave_timer = QTimer(self)
@@ -207,9 +208,9 @@ class CaseNavigator(QWidget):
 
     def _adopt_from_layer(self, layer) -> None:
         """Adopt the workspace the reader opened for this layer's dataset (the dataset is not read again)."""
-        dataset = (layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}
+        dataset = plugin_metadata(layer).get("dataset") or {}
         source = dataset.get("source")
-        if METADATA_KEY in layer.metadata and "overlay" in layer.metadata[METADATA_KEY]:
+        if "overlay" in plugin_metadata(layer):
             return
         if source:
             workspace = workflow.shared(source)
@@ -395,7 +396,7 @@ class CaseNavigator(QWidget):
             if case.provenance.details.get("restored"):
                 ws.mark_edited(ws.cases[i])
         self._select_row(index)
-        labels = [layer for layer in self._case_layers() if layer._type_string == "labels"]
+        labels = [layer for layer in self._case_layers() if isinstance(layer, Labels)]
         if labels:
             self.viewer.layers.selection.active = labels[0]
         self.viewer.reset_view()
@@ -489,7 +490,7 @@ class CaseNavigator(QWidget):
         ws = self.workspace
         for layer in [layer for layer in self.viewer.layers if _is_overlay(layer, "original")]:
             self.viewer.layers.remove(layer)
-        corrected = [layer for layer in self._case_layers() if layer._type_string != "image"]
+        corrected = [layer for layer in self._case_layers() if not isinstance(layer, Image)]
         for layer in corrected:
             layer.visible = not on
         if not on or ws is None or ws.current is None:
@@ -560,7 +561,7 @@ class CaseNavigator(QWidget):
                 if hasattr(self._watched.events, emitter):
                     getattr(self._watched.events, emitter).disconnect(self.refresh_legend)
         layer = self.viewer.layers.selection.active
-        self._watched = layer if layer is not None and layer._type_string == "labels" else None
+        self._watched = layer if isinstance(layer, Labels) else None
         if self._watched is not None:
             for emitter in ("paint", "data", "labels_update"):
                 if hasattr(self._watched.events, emitter):
@@ -577,8 +578,7 @@ class CaseNavigator(QWidget):
         layer = self._watched
         if layer is None:
             return []
-        nsclc = layer.metadata.get(METADATA_KEY) or {}
-        schema = nsclc.get("schema")
+        schema = plugin_metadata(layer).get("schema")
         data = layer.data[0] if layer.multiscale else layer.data
         counts: dict[int, int] = {}
         if np.prod(data.shape) <= MAX_PIXELS_COUNTED:
@@ -618,7 +618,7 @@ class CaseNavigator(QWidget):
     # ------------------------------------------------------------------ size mismatch
     def _image_shape(self):
         for layer in self._case_layers():
-            if layer._type_string == "image":
+            if isinstance(layer, Image):
                 data = layer.data[0] if layer.multiscale else layer.data
                 return tuple(data.shape[:2])
         return None
@@ -646,13 +646,14 @@ class CaseNavigator(QWidget):
 
 def _case_index(layer, default: int | None) -> int | None:
     """The index of the dataset case a layer shows (its ``dataset`` tag), else ``default``."""
-    dataset = (layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}
+    dataset = plugin_metadata(layer).get("dataset") or {}
     return int(dataset["index"]) if "index" in dataset else default
 
 
 def _reusable(layer, data, kwargs: dict, layer_type: str) -> bool:
     """Whether ``layer`` can show new data of this type in place (same kind, same dimensions)."""
-    if layer._type_string != layer_type or layer_type not in ("image", "labels"):
+    kind = {"image": Image, "labels": Labels}.get(layer_type)
+    if kind is None or not isinstance(layer, kind):
         return False
     if layer.multiscale or kwargs.get("multiscale", False) or np.ndim(data) != layer.data.ndim:
         return False
@@ -666,7 +667,7 @@ def _refill(layer, data, kwargs: dict) -> None:
     layer.translate = kwargs.get("translate", layer.translate)
     layer.metadata = kwargs.get("metadata", {})
     layer.name = kwargs.get("name", layer.name)
-    if layer._type_string == "labels":
+    if isinstance(layer, Labels):
         layer.features = kwargs.get("features", layer.features)
         if "colormap" in kwargs:
             layer.colormap = kwargs["colormap"]
@@ -676,11 +677,11 @@ def _refill(layer, data, kwargs: dict) -> None:
 
 
 def _layer_source(layer) -> str | None:
-    return ((layer.metadata.get(METADATA_KEY) or {}).get("dataset") or {}).get("source")
+    return (plugin_metadata(layer).get("dataset") or {}).get("source")
 
 
 def _is_overlay(layer, kind: str | None = None) -> bool:
     """Whether ``layer`` is the dock's overlay (``"original"`` or ``"changes"``), not a case layer."""
-    overlay = (layer.metadata.get(METADATA_KEY) or {}).get("overlay")
+    overlay = plugin_metadata(layer).get("overlay")
     return overlay is not None and (kind is None or overlay == kind)
 

@@ -34,8 +34,8 @@ from .. import workflow
 from .._reader import add_to_viewer, scene_layers
 from ..datasets import lung_pet_ct_dx as lung
 from ..formats import dicom
-from ..layers import METADATA_KEY
 from ..layers import dataset_tag as _tag
+from ..layers import plugin_metadata
 from ..model import color_to_hex
 from ._questions import ask
 
@@ -358,7 +358,7 @@ class DicomBrowser(QWidget):
 
 
 def _kind(layer) -> str | None:
-    return (layer.metadata.get(METADATA_KEY) or {}).get("kind")
+    return plugin_metadata(layer).get("kind")
 
 
 def _advance(bar, done: int, total: int) -> None:

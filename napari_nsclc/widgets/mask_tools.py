@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from .. import mask_tools
+from ..layers import plugin_metadata
 
 __all__ = ["MaskToolsWidget"]
 
@@ -36,12 +37,8 @@ AREA_SHAPES = ("polygon", "rectangle")
 MAX_PIXELS_SCANNED = 50_000_000
 
 
-def _nsclc(layer) -> dict:
-    return (getattr(layer, "metadata", None) or {}).get("nsclc") or {}
-
-
 def _schema(layer):
-    return _nsclc(layer).get("schema")
+    return plugin_metadata(layer).get("schema")
 
 
 def _background(layer) -> int:
@@ -61,7 +58,7 @@ def _class_name(layer, code: int) -> str:
 
 def _pixel_size_um(layer) -> tuple[float, float] | None:
     """``(dy, dx)`` in µm of the image the layer was opened on, or ``None`` when not in µm."""
-    image = _nsclc(layer).get("image")
+    image = plugin_metadata(layer).get("image")
     if image is None or image.unit != "um":
         return None
     return tuple(float(v) for v in image.pixel_size[-2:])
