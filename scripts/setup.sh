@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything napari-nsclc needs on a fresh Debian/Ubuntu machine:
 # the X/OpenGL libraries napari's canvas needs, Xvfb for headless runs,
-# and a virtual environment in .venv with the plugin and its test tools.
+# PostgreSQL for the review-store tests, and a virtual environment in .venv with the plugin and its test tools.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
   libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0
   libxcb-xkb1 libx11-xcb1
+  postgresql  # the review store's PostgreSQL tests (scripts/postgres.sh runs a throwaway server)
 )
 
 missing_apt_packages() {
