@@ -109,6 +109,28 @@ def _parser() -> argparse.ArgumentParser:
     formats.add_argument("--matrix", action="store_true",
                          help="print the conversion matrix: exact, lossy or refused for every reader and writer")
     formats.set_defaults(run=_run_formats)
+
+    review = _command(
+        sub, "review", "supervisor review: the queue of a review store",
+        "Supervisor review from the command line. 'status' prints a review store's queue: every case with its "
+        "state, its annotators and its last change, then the number of cases per state. Headless.",
+        ["napari-nsclc review status project/review.db",
+         "napari-nsclc review status postgresql://lab@db.example.org/review --state submitted"],
+    )  # fmt: skip
+    actions = review.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+    status = _command(
+        actions, "status", "print the queue: cases, states and annotators",
+        "Print the queue of the review store STORE, filtered by state, annotator or dataset. A "
+        "store that does not exist is an error, not a new store.",
+        ["napari-nsclc review status project/review.db",
+         "napari-nsclc review status project/review.db --state submitted --annotator alice --json"],
+    )  # fmt: skip
+    status.add_argument("store", metavar="STORE", help="a review.db file, or a sqlite:/// or postgresql:// URL")
+    status.add_argument("--state", help="only cases in this state (new, in_progress, submitted, ...)")
+    status.add_argument("--annotator", help="only cases assigned to this name")
+    status.add_argument("--dataset", help="only cases of this dataset")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(run=_run_review_status)
     return parser
 
 
@@ -129,6 +151,9 @@ def command_reference() -> str:
         subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
         for name, command in subparsers.choices.items():
             parts += ["", f"### {name}", "", "```", command.format_help().rstrip(), "```"]
+            nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+            for action_name, action in (nested[0].choices.items() if nested else ()):
+                parts += ["", f"### {name} {action_name}", "", "```", action.format_help().rstrip(), "```"]
     finally:
         if previous is None:
             del os.environ["COLUMNS"]
@@ -241,6 +266,31 @@ def _run_convert(args) -> int:
         raise NsclcFormatError(args.output, f"refused (--strict): the conversion would lose {'; '.join(plan.lost())}")
     written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite, plan=plan)
     print(f"wrote {len(written)} file(s) to {args.output}")
+    return 0
+
+
+def _run_review_status(args) -> int:
+    from .review import STATES, open_store
+
+    if "://" not in args.store and not Path(args.store).is_file():
+        raise NsclcFormatError(args.store, "does not exist (give a review.db file or a database URL)")
+    if args.state is not None and args.state not in STATES:
+        raise NsclcFormatError(args.store, f"{args.state!r} is not a review state (states: {', '.join(STATES)})")
+    with open_store(args.store) as store:
+        queue = store.queue(state=args.state, annotator=args.annotator, dataset=args.dataset)
+    counts = {state: sum(1 for entry in queue if entry.state == state) for state in STATES}
+    if args.json:
+        rows = [{"dataset": e.dataset, "case": e.case, "state": e.state, "annotators": list(e.annotators),
+                 "changed_at": e.changed_at.isoformat(), "changed_by": e.changed_by} for e in queue]  # fmt: skip
+        print(json.dumps({"store": str(args.store), "cases": rows, "states": counts}, indent=2))
+        return 0
+    print(f"{args.store}: {len(queue)} case(s)")
+    for entry in queue:
+        who = ", ".join(entry.annotators) or "nobody"
+        when = entry.changed_at.strftime("%Y-%m-%d %H:%M UTC")
+        print(f"  {entry.dataset} {entry.case}: {entry.state} (assigned to {who}; last change {when} by "
+              f"{entry.changed_by})")  # fmt: skip
+    print("  " + ", ".join(f"{state} {count}" for state, count in counts.items()))
     return 0
 
 

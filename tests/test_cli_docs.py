@@ -12,7 +12,7 @@ import pytest
 from napari_nsclc.cli import _parser, command_reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-COMMANDS = ("open", "demo", "info", "convert", "formats")
+COMMANDS = ("open", "demo", "info", "convert", "formats", "review", "review status")
 
 
 def test_the_generated_section_of_cli_md_matches_the_parser():
@@ -25,7 +25,7 @@ def test_the_generated_section_of_cli_md_matches_the_parser():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_a_description_and_examples(command, capsys):
     with pytest.raises(SystemExit) as exited:
-        _parser().parse_args([command, "--help"])
+        _parser().parse_args([*command.split(), "--help"])
     assert exited.value.code == 0
     help_text = capsys.readouterr().out
     description = help_text.split("\n\n")[1]
