@@ -35,7 +35,7 @@ def samples() -> Path:
 @pytest.fixture
 def chunk_reads(monkeypatch):
     """Every tile decoded from the file, as ``"<level>/<row>.<col>"`` (level 0 = finest of a 4096 slide)."""
-    from napari_nsclc.formats.slide import TILE_CACHE, TiledLevel
+    from napari_nsclc.formats._slide_tiles import TILE_CACHE, TiledLevel
 
     keys: list[str] = []
     original = TiledLevel.decode_tile
