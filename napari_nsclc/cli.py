@@ -1,6 +1,6 @@
 """The ``napari-nsclc`` command.
 
-``open`` and ``demo`` start napari; ``info`` and ``convert`` are headless and
+``open`` and ``demo`` start napari; ``info``, ``validate`` and ``convert`` are headless and
 import neither napari nor Qt, so they run on servers and in batch jobs.
 Bad input ends with one line naming the file and the problem, and exit code 2.
 """
@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="napari-nsclc",
         description="Annotate NSCLC pathology and radiology datasets in napari.",
         epilog="Run 'napari-nsclc COMMAND --help' for a command's options and examples. Exit codes: 0 done, "
-        "2 unusable input (one line on standard error names the file and the problem).",
+        "1 problems found (validate), 2 unusable input (one line on standard error names the file and the "
+        "problem).",
     )
     parser.add_argument("--version", action="version", version=f"napari-nsclc {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -86,6 +87,28 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(run=_run_info)
 
+    validate = _command(
+        sub, "validate", "check a dataset's integrity and find augmentation families",
+        "Check a whole dataset (any layout napari-nsclc reads) or one annotation file, headless and without "
+        "writing to it.\n\nchecks (kinds in the output):\n"
+        "  size-mismatch         an image and its mask of different sizes\n"
+        "  value-outside-schema  mask values or classes that the class schema does not define\n"
+        "  orphan, missing       a mask or XML with no image or slice; an image whose mask is missing\n"
+        "  duplicate-id          one id or stem used twice (ids, two files of one stem, one FOV id)\n"
+        "  outside-image         boxes and points outside their image\n"
+        "  unreadable            a truncated image, a corrupt JSON or XML: listed with the reason, the rest checked\n"
+        "  family-split          an augmentation family (flipped or 90-degree rotated copies, found by a perceptual\n"
+        "                        hash) split across train and test or across the folds of a split file\n\n"
+        "exit codes: 0 clean, 1 problems found, 2 unusable input (not a dataset, does not exist).",
+        ["napari-nsclc validate NSCLC-NAT/", "napari-nsclc validate IGNITE/data --json",
+         "napari-nsclc validate NuCLS/ --html nucls-report.html"],
+    )  # fmt: skip
+    validate.add_argument("path", type=Path, metavar="PATH", help="a dataset folder or annotation file")
+    validate.add_argument("--json", action="store_true", help="print one JSON object: problems, families, counts")
+    validate.add_argument("--html", type=Path, metavar="REPORT",
+                          help="also write a self-contained HTML report to REPORT (refused inside PATH)")
+    validate.set_defaults(run=_run_validate)
+
     convert = _command(
         sub, "convert", "convert annotations between formats",
         "Read SRC, say what the conversion keeps and loses (exact, lossy or refused) before writing, then "
@@ -111,11 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     formats.set_defaults(run=_run_formats)
 
     review = _command(
-        sub, "review", "supervisor review: the queue of a review store",
+        sub, "review", "supervisor review: the queue and the report of a review store",
         "Supervisor review from the command line. 'status' prints a review store's queue: every case with its "
-        "state, its annotators and its last change, then the number of cases per state. Headless.",
+        "state, its annotators and its last change, then the number of cases per state. 'report' writes a "
+        "folder of CSV tables, plots and an HTML page: states, work per annotator and case, and how each "
+        "submission agrees with the original annotation. Headless.",
         ["napari-nsclc review status project/review.db",
-         "napari-nsclc review status postgresql://lab@db.example.org/review --state submitted"],
+         "napari-nsclc review status postgresql://lab@db.example.org/review --state submitted",
+         "napari-nsclc review report project/review.db -o review-report/"],
     )  # fmt: skip
     actions = review.add_subparsers(dest="review_command", metavar="ACTION", required=True)
     status = _command(
@@ -131,6 +157,32 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--dataset", help="only cases of this dataset")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
     status.set_defaults(run=_run_review_status)
+    report = _command(
+        actions, "report", "write a report: CSV tables, plots and an HTML page",
+        "Write the report of the review store STORE into the folder DIR (created if missing; an earlier "
+        "report there is replaced): report.html, cases.csv, annotators.csv, states.csv, per_class.csv, "
+        "events.csv and three plots. A store that does not exist is an error, not a new store.",
+        ["napari-nsclc review report project/review.db -o review-report/",
+         "napari-nsclc review report postgresql://lab@db.example.org/review -o /srv/www/review/"],
+    )  # fmt: skip
+    report.add_argument("store", metavar="STORE", help="a review.db file, or a sqlite:/// or postgresql:// URL")
+    report.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="the folder to write")
+    report.set_defaults(run=_run_review_report)
+    supervisors = _command(
+        actions, "supervisors", "print or change who may approve cases and request changes",
+        "Print the supervisors of the review store STORE, or change the list with --set, --add or --remove. "
+        "Only a listed name may approve a case or request changes. This is attribution, not authentication: "
+        "names are taken as typed. Changing the list of a store that does not exist yet creates it.",
+        ["napari-nsclc review supervisors project/review.db",
+         "napari-nsclc review supervisors project/review.db --set dr_smith dr_jones",
+         "napari-nsclc review supervisors project/review.db --remove dr_jones"],
+    )  # fmt: skip
+    supervisors.add_argument("store", metavar="STORE", help="a review.db file, or a sqlite:/// or postgresql:// URL")
+    change = supervisors.add_mutually_exclusive_group()
+    change.add_argument("--set", nargs="+", metavar="NAME", help="make these names the whole list")
+    change.add_argument("--add", nargs="+", metavar="NAME", help="add these names to the list")
+    change.add_argument("--remove", nargs="+", metavar="NAME", help="take these names off the list")
+    supervisors.set_defaults(run=_run_review_supervisors)
     return parser
 
 
@@ -247,6 +299,28 @@ def _run_info(args) -> int:
     return 0
 
 
+def _run_validate(args) -> int:
+    from .batch import report_html, report_text
+    from .batch.validate import validate
+
+    if not args.path.exists():
+        raise NsclcFormatError(args.path, "does not exist")
+    if args.html is not None:
+        report, source = args.html.resolve(), args.path.resolve()
+        if report == source or source in report.parents:
+            raise NsclcFormatError(args.html, f"is inside {args.path}: validate never writes into the dataset")
+    result = validate(args.path)
+    if args.html is not None:
+        report_html.write_report(result, args.html)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print("\n".join(report_text.text_lines(result)))
+        if args.html is not None:
+            print(f"wrote {args.html}")
+    return result.exit_code
+
+
 def _run_convert(args) -> int:
     spec = registry.get_format(args.to_format)
     if spec.write is None:
@@ -272,8 +346,7 @@ def _run_convert(args) -> int:
 def _run_review_status(args) -> int:
     from .review import STATES, open_store
 
-    if "://" not in args.store and not Path(args.store).is_file():
-        raise NsclcFormatError(args.store, "does not exist (give a review.db file or a database URL)")
+    _require_store(args.store)
     if args.state is not None and args.state not in STATES:
         raise NsclcFormatError(args.store, f"{args.state!r} is not a review state (states: {', '.join(STATES)})")
     with open_store(args.store) as store:
@@ -291,6 +364,57 @@ def _run_review_status(args) -> int:
         print(f"  {entry.dataset} {entry.case}: {entry.state} (assigned to {who}; last change {when} by "
               f"{entry.changed_by})")  # fmt: skip
     print("  " + ", ".join(f"{state} {count}" for state, count in counts.items()))
+    return 0
+
+
+def _require_store(store: str) -> None:
+    """A store to read must exist: a mistyped path is an error, never a new, empty store."""
+    if "://" not in store and not Path(store).is_file():
+        raise NsclcFormatError(store, "does not exist (give a review.db file or a database URL)")
+
+
+def _run_review_supervisors(args) -> int:
+    from .review import open_store
+
+    changing = args.set or args.add or args.remove
+    if not changing:
+        _require_store(args.store)
+    created = changing and "://" not in args.store and not Path(args.store).is_file()
+    with open_store(args.store) as store:
+        names = set(store.supervisors())
+        if changing:
+            if args.set:
+                wanted = set(args.set)
+            elif args.add:
+                wanted = names | set(args.add)
+            else:
+                unknown = set(args.remove) - names
+                if unknown:
+                    raise NsclcFormatError(args.store, f"{', '.join(sorted(unknown))} is not a supervisor here")
+                wanted = names - set(args.remove)
+            try:
+                names = set(store.set_supervisors(wanted))
+            except ValueError as error:
+                raise NsclcFormatError(args.store, str(error)) from error
+    if created:
+        print(f"created the review store {args.store}")
+    print(f"{args.store}: supervisors: {', '.join(sorted(names)) or 'nobody'}")
+    return 0
+
+
+def _run_review_report(args) -> int:
+    from .review import open_store
+    from .review.report import annotator_table, collect, submissions, write_snapshot
+
+    _require_store(args.store)
+    if args.output.exists() and not args.output.is_dir():
+        raise NsclcFormatError(args.output, "is a file, not a folder: give the folder to write the report in")
+    with open_store(args.store) as store:
+        snapshot = collect(store)
+    page = write_snapshot(snapshot, args.output)
+    annotators = annotator_table(snapshot.queue, snapshot.events).rows  # assigned a case, or submitted one
+    print(f"wrote {page}: {len(snapshot.queue)} case(s), {len(submissions(snapshot.events))} submission(s), "
+          f"{len(annotators)} annotator(s), {len(snapshot.events)} event(s)")  # fmt: skip
     return 0
 
 

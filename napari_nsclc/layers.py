@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # not imported at run time: this module loads without napari
 
 __all__ = [
     "case_from_layers",
+    "comments_to_layer",
     "case_to_layers",
     "dataset_tag",
     "decode_polygon",
@@ -293,6 +294,45 @@ def points_to_layer(points: PointSet, case: Case) -> LayerDataTuple:
         # points show, none of them is visible, and zoomed in points grow as usual.
         kwargs.update(border_width=0, antialiasing=0, canvas_size_limits=(1, 10000))
     return (points.coords, kwargs, "points")
+
+
+def comments_to_layer(comments: Sequence, ndim: int = 2, size: float = 12.0) -> LayerDataTuple:
+    """Pinned review comments as a Points layer whose points carry their text ("dr_smith: look here").
+
+    Parameters
+    ----------
+    comments : sequence of napari_nsclc.review.Comment
+        Comments with a position (world coordinates); others are left out.
+    ndim : int
+        Dimensions of the layer; a position with more or fewer is cut or
+        padded at the front (a 2D pin on a volume sits on slice 0).
+    size : float
+        Point size in world units; drawn between 14 and 28 screen pixels whatever the zoom.
+    """
+    pinned = [c for c in comments if c.position is not None]
+    coords = np.zeros((len(pinned), ndim))
+    for row, comment in enumerate(pinned):
+        where = np.asarray(comment.position, dtype=float)[-ndim:]
+        coords[row, ndim - len(where):] = where
+    features = pd.DataFrame({
+        "author": [c.author for c in pinned],
+        "comment": [c.text for c in pinned],
+        "when": [c.when.strftime("%Y-%m-%d %H:%M UTC") for c in pinned],
+    })  # fmt: skip
+    kwargs = {
+        "name": "review comments",
+        "features": features,
+        "text": {"string": "{author}: {comment}", "color": "#00e5ff", "size": 11, "anchor": "upper_left",
+                 "translation": [size, size / 2]},
+        "size": size,
+        "canvas_size_limits": (14, 28),  # a pin stays a pin at every zoom (screen pixels)
+        "face_color": "#00e5ff",  # cyan: apart from the H&E pinks and every class colour
+        "border_color": "black",
+        "border_width": 0.15,
+        "symbol": "disc",  # not "star": vispy draws a clamped star (canvas_size_limits) black
+        "metadata": {METADATA_KEY: {"overlay": "comments"}},
+    }  # fmt: skip
+    return (coords, kwargs, "points")
 
 
 def points_display_size(image: ImageRef) -> float:

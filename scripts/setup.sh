@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0
   libxcb-xkb1 libx11-xcb1
   postgresql  # the review store's PostgreSQL tests (scripts/postgres.sh runs a throwaway server)
+  chromium fonts-dejavu-core  # the HTML review report is checked in headless Chromium (and its text needs a font)
 )
 
 missing_apt_packages() {

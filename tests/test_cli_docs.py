@@ -12,7 +12,7 @@ import pytest
 from napari_nsclc.cli import _parser, command_reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-COMMANDS = ("open", "demo", "info", "convert", "formats", "review", "review status")
+COMMANDS = ("open", "demo", "info", "convert", "formats", "review", "review status", "review report", "review supervisors")
 
 
 def test_the_generated_section_of_cli_md_matches_the_parser():

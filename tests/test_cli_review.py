@@ -53,3 +53,29 @@ def test_a_missing_store_or_an_unknown_state_is_one_line_and_exit_2(tmp_path, st
     assert not missing.exists()  # status never creates a store
     assert main(["review", "status", str(store_path), "--state", "done"]) == 2
     assert "'done' is not a review state" in capsys.readouterr().err
+
+
+def test_supervisors_are_printed_set_added_and_removed(store_path, capsys):
+    assert main(["review", "supervisors", str(store_path)]) == 0
+    assert capsys.readouterr().out == f"{store_path}: supervisors: dr_smith\n"
+    assert main(["review", "supervisors", str(store_path), "--add", "dr_jones"]) == 0
+    assert capsys.readouterr().out == f"{store_path}: supervisors: dr_jones, dr_smith\n"
+    assert main(["review", "supervisors", str(store_path), "--remove", "dr_smith"]) == 0
+    assert capsys.readouterr().out == f"{store_path}: supervisors: dr_jones\n"
+    with open_store(store_path) as store:
+        assert store.supervisors() == ("dr_jones",)
+    assert main(["review", "supervisors", str(store_path), "--remove", "nobody_here"]) == 2
+    assert capsys.readouterr().err.strip() == f"napari-nsclc: error: {store_path}: nobody_here is not a supervisor here"
+    assert main(["review", "supervisors", str(store_path), "--set", "a", "b"]) == 0
+    assert capsys.readouterr().out.endswith("supervisors: a, b\n")
+
+
+def test_supervisors_of_a_new_store_create_it_but_reading_never_does(tmp_path, capsys):
+    missing = tmp_path / "review.db"
+    assert main(["review", "supervisors", str(missing)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not missing.exists()
+    assert main(["review", "supervisors", str(missing), "--set", "dr_smith"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"created the review store {missing}",
+                                                    f"{missing}: supervisors: dr_smith"]
+    with open_store(missing) as store:
+        assert store.supervisors() == ("dr_smith",)

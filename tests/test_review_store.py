@@ -304,7 +304,7 @@ def test_upgrade_from_the_first_schema_keeps_the_data(url):
             insert("events", case_ref=case, who="ann", at=now, what=what, from_state=before, to_state=after)
     engine.dispose()
     with open_store(url) as store:
-        assert store.schema_version == SCHEMA_VERSION == "0002"
+        assert store.schema_version == SCHEMA_VERSION == "0003"
         assert store.state("c1") == "submitted"
         steps = [(e.what, e.to_state) for e in store.events("c1")]
         assert steps == [("add", "new"), ("transition", "in_progress"), ("transition", "submitted")]
@@ -320,6 +320,11 @@ def test_upgrade_from_the_first_schema_keeps_the_data(url):
         assert [(i["name"], i["column_names"]) for i in indexes] == [("ix_events_case_ref", ["case_ref", "id"])]
         new = store.add_case("lung1", "c2")
         assert new.id == 5  # the event ids go on after the old ones
+        # revision 0003: old events have no details, new ones keep theirs; datasets can be located
+        assert [e.details for e in store.events("c1")] == [None] * 4
+        store.transition("c2", "in_progress", "ann", details={"dice": {"tumour": 0.5}})
+        assert store.events("c2")[-1].details == {"dice": {"tumour": 0.5}}
+        assert store.location("lung1") is None
 
 
 def test_migrations_build_the_tables_the_code_uses(store):
@@ -336,14 +341,14 @@ def test_a_newer_schema_is_refused(url):
     engine = make_engine(url)
     version = sa.table(VERSION_TABLE, sa.column("version_num"))
     with engine.begin() as connection:
-        connection.execute(sa.update(version).values(version_num="0003"))
+        connection.execute(sa.update(version).values(version_num="0004"))
     engine.dispose()
     with pytest.raises(SchemaTooNew) as raised:
         open_store(url)
     message = str(raised.value)
     assert isinstance(raised.value, NsclcFormatError) and "\n" not in message
     where = store_url(url).database if url.startswith("sqlite") else "postgresql+psycopg://"
-    assert message.startswith(where) and "schema version 0003" in message and "(up to 0002)" in message
+    assert message.startswith(where) and "schema version 0004" in message and "(up to 0003)" in message
     assert raised.value.path in message
 
 
@@ -357,3 +362,26 @@ def test_two_processes_create_a_new_store_at_once(url):
     assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
     with open_store(url) as store:
         assert store.schema_version == SCHEMA_VERSION
+
+
+def test_a_submission_keeps_its_details_and_refuses_what_json_cannot_hold(store):
+    store.add_case("NSCLC-NAT", "2")
+    store.transition("2", "in_progress", "ann")
+    details = {"masks": {"dice": {"tumour bed": 0.91, "normal": None}, "pixels_changed": 1204}}
+    event = store.transition("2", "submitted", "ann", details=details)
+    assert event.details == details
+    assert store.events("2")[-1].details == details and store.events("2")[-1].id == event.id
+    with pytest.raises(ValueError, match="JSON-ready"):
+        store.transition("2", "changes_requested", "sam", details={"dice": float("nan")})
+    assert store.state("2") == "submitted" and len(store.events("2")) == 3  # nothing written
+
+
+def test_a_dataset_location_is_recorded_and_replaced(store, tmp_path):
+    assert store.location("NSCLC-NAT") is None
+    first = store.locate("NSCLC-NAT", tmp_path / "nat", tmp_path / "nat" / "corrections", by="ann")
+    assert (first.source, first.corrections, first.recorded_by) == (
+        str(tmp_path / "nat"), str(tmp_path / "nat" / "corrections"), "ann")
+    store.locate("NSCLC-NAT", tmp_path / "copy", tmp_path / "mine", by="bob")
+    found = store.location("NSCLC-NAT")
+    assert (found.source, found.corrections, found.recorded_by) == (str(tmp_path / "copy"), str(tmp_path / "mine"), "bob")
+    assert found.recorded_at.tzinfo is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_nsclc.model import BoxSet, Case, ClassInfo, ClassSchema, LabelMask, PointSet, Polygon, PolygonSet
 from napari_nsclc.workflow.changes import MOVE_TOLERANCE_PX, CaseChanges, case_changes
@@ -333,3 +334,24 @@ def test_summary_and_provenance_of_masks_and_objects():
     assert CaseChanges(objects_reclassified=1).summary() == "1 reclassified"
     assert CaseChanges().summary() == "no change" and CaseChanges().empty
     assert not CaseChanges(objects_moved=1).empty
+
+
+def test_two_readers_of_one_cocahis_case_are_compared_layer_against_layer(tmp_path):
+    from napari_nsclc.testing import build
+    from napari_nsclc.workflow import Workspace
+    from napari_nsclc.workflow.changes import reader_changes
+
+    ws = Workspace.open(build("cocahis", tmp_path), annotator="alice")
+    case = ws.original(ws.cases[0])
+    gt1, gt2 = (next(m for m in case.masks if m.name == name) for name in ("GT1", "GT2"))
+    a, b = np.asarray(gt1.data), np.asarray(gt2.data)
+    only_gt2, only_gt1 = int(np.count_nonzero((b != 0) & (a == 0))), int(np.count_nonzero((a != 0) & (b == 0)))
+    assert only_gt2 + only_gt1 > 0, "the fixture's readers must disagree somewhere for this to mean anything"
+    changes, placed = reader_changes(case, "GT1", "GT2")
+    (layer,) = changes.layers
+    assert layer.name == "GT1" and [m.name for m in placed.masks] == ["GT1"]
+    np.testing.assert_array_equal(placed.masks[0].data, b)
+    assert sum(v["added"] for v in layer.pixels.values()) == only_gt2
+    assert sum(v["removed"] for v in layer.pixels.values()) == only_gt1
+    with pytest.raises(KeyError, match="no layer 'GT9'"):
+        reader_changes(case, "GT1", "GT9")

@@ -12,7 +12,7 @@ opening a store does not load scikit-learn and statsmodels.
 """
 
 from .engine import DEFAULT_NAME, default_url
-from .records import AmbiguousCase, CaseExists, Comment, Event, QueueEntry, UnknownCase
+from .records import AmbiguousCase, CaseExists, Comment, DatasetLocation, Event, QueueEntry, UnknownCase
 from .schema import SCHEMA_VERSION, SchemaTooNew
 from .states import (
     APPROVED,
@@ -30,6 +30,6 @@ from .store import ReviewStore, open_store
 
 __all__ = [
     "APPROVED", "CHANGES_REQUESTED", "DEFAULT_NAME", "IN_PROGRESS", "NEW", "SCHEMA_VERSION", "STATES", "SUBMITTED",
-    "TRANSITIONS", "AmbiguousCase", "CaseExists", "Comment", "Event", "IllegalTransition", "NotAllowed",
+    "TRANSITIONS", "AmbiguousCase", "CaseExists", "Comment", "DatasetLocation", "Event", "IllegalTransition", "NotAllowed",
     "QueueEntry", "ReviewError", "ReviewStore", "SchemaTooNew", "UnknownCase", "default_url", "open_store",
 ]  # fmt: skip

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from .states import ReviewError
 
-__all__ = ["AmbiguousCase", "CaseExists", "Comment", "Event", "QueueEntry", "UnknownCase"]
+__all__ = ["AmbiguousCase", "CaseExists", "Comment", "DatasetLocation", "Event", "QueueEntry", "UnknownCase"]
 
 
 class UnknownCase(ReviewError, LookupError):
@@ -44,6 +44,9 @@ class Event:
         The case's dataset.
     id : int
         Its place in the log: later events have larger ids.
+    details : dict or None
+        More about it, JSON-ready: a submission carries the correction's
+        agreement with the original (:func:`~napari_nsclc.review.session.submission_details`).
     """
 
     who: str
@@ -55,6 +58,7 @@ class Event:
     text: str | None
     dataset: str
     id: int
+    details: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -113,3 +117,28 @@ class QueueEntry:
     annotators: tuple[str, ...]
     changed_at: datetime
     changed_by: str
+
+
+@dataclass(frozen=True)
+class DatasetLocation:
+    """Where a dataset's files are: recorded by :meth:`~napari_nsclc.review.store.ReviewStore.locate`.
+
+    Attributes
+    ----------
+    name : str
+        The dataset, as in the store's cases.
+    source : str
+        The dataset folder or file that was opened (absolute).
+    corrections : str
+        Its corrections folder (absolute).
+    recorded_at : datetime
+        When, in UTC.
+    recorded_by : str
+        Who opened it there.
+    """
+
+    name: str
+    source: str
+    corrections: str
+    recorded_at: datetime
+    recorded_by: str

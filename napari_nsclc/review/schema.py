@@ -30,7 +30,7 @@ __all__ = ["SCHEMA_VERSION", "VERSION_TABLE", "SchemaTooNew", "current_version",
 VERSION_TABLE = "nsclc_review_version"
 
 #: The newest schema version this code knows (an Alembic revision id).
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0003"
 
 # Two sessions upgrading one PostgreSQL database at once wait for each other on this lock.
 _PG_MIGRATION_LOCK = 0x6E73636C63  # "nsclc"
@@ -105,6 +105,8 @@ events = sa.Table(
     sa.Column("from_state", sa.String(32), nullable=True),
     sa.Column("to_state", sa.String(32), nullable=True),
     sa.Column("text", sa.Text, nullable=True),
+    # revision 0003: on a submission, the correction's agreement with the original (JSON-ready numbers)
+    sa.Column("details", sa.JSON, nullable=True),
     # revision 0002: a case's history without scanning the whole log
     sa.Index("ix_events_case_ref", "case_ref", "id"),
 )
@@ -116,6 +118,18 @@ supervisors = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("added_at", _when, nullable=False),
     sa.Column("added_by", sa.Text, nullable=False),
+)
+
+
+# revision 0003: the folders a dataset was corrected in, so that a supervisor can open its cases
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("corrections", sa.Text, nullable=False),
+    sa.Column("recorded_at", _when, nullable=False),
+    sa.Column("recorded_by", sa.Text, nullable=False),
 )
 
 

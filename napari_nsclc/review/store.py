@@ -44,19 +44,21 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from ..model import NsclcFormatError
 from . import schema
 from .engine import describe, make_engine
-from .records import AmbiguousCase, CaseExists, Comment, Event, QueueEntry, UnknownCase
-from .schema import assignments, cases, comments, events, review_states, supervisors
+from .records import AmbiguousCase, CaseExists, Comment, DatasetLocation, Event, QueueEntry, UnknownCase
+from .schema import assignments, cases, comments, datasets, events, review_states, supervisors
 from .states import NEW, STATES, check_transition
 
 __all__ = ["ReviewStore", "open_store"]
@@ -137,6 +139,15 @@ def _position(position: Sequence[float] | None) -> list[float] | None:
     return values
 
 
+def _json_ready(value, what: str):
+    if value is None:
+        return None
+    try:  # refused here, not half-way through a transaction
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what} must be JSON-ready (no NaN, no arrays): {error}") from error
+
+
 class ReviewStore:
     """An open review store; made by :func:`open_store`. Safe to use from several processes at once.
 
@@ -202,10 +213,11 @@ class ReviewStore:
         query = sa.select(review_states.c.state).where(review_states.c.case_ref == case.ref).with_for_update()
         return connection.execute(query).scalar_one()
 
-    def _log(self, connection, case: _Case, who, what, from_state, to_state, text, when) -> Event:
+    def _log(self, connection, case: _Case, who, what, from_state, to_state, text, when, details=None) -> Event:
         values = dict(who=who, at=when, what=what, from_state=from_state, to_state=to_state, text=text)
-        result = connection.execute(sa.insert(events).values(case_ref=case.ref, **values))
-        return Event(who, when, what, from_state, to_state, case.case_id, text, case.dataset, result.inserted_primary_key[0])
+        result = connection.execute(sa.insert(events).values(case_ref=case.ref, details=details, **values))
+        event_id = result.inserted_primary_key[0]
+        return Event(who, when, what, from_state, to_state, case.case_id, text, case.dataset, event_id, details)
 
     def add_case(self, dataset: str, case_id: str, *, by: str | None = None) -> Event:
         """Add the case ``(dataset, case_id)``, in state ``new``; returns its ``add`` event.
@@ -239,10 +251,14 @@ class ReviewStore:
             connection.execute(sa.insert(assignments).values(**key, assigned_at=when, assigned_by=who))
             return self._log(connection, case, who, "assign", state, state, annotator, when)
 
-    def transition(self, case_id: str, to_state: str, by: str, comment: str | None = None, *, dataset=None) -> Event:
+    def transition(self, case_id: str, to_state: str, by: str, comment: str | None = None, *, dataset=None,
+                   details: dict | None = None) -> Event:  # fmt: skip
         """Move the case to ``to_state`` (see :mod:`~.states`); returns the ``transition`` event.
 
         A ``comment`` is the event's text and is also returned by :meth:`comments`.
+        ``details`` (JSON-ready: dicts, lists, strings, numbers, ``None``) is
+        kept on the event; a submission keeps there how the correction
+        agrees with the original (see :mod:`~.session`).
 
         Raises
         ------
@@ -253,6 +269,7 @@ class ReviewStore:
         """
         by = _name(by, "by")
         comment = (comment.strip() or None) if comment is not None else None
+        details = _json_ready(details, "details")
         with self._write() as connection:
             case = self._case(connection, case_id, dataset)
             from_state, when = self._lock(connection, case), _now()
@@ -262,7 +279,7 @@ class ReviewStore:
             connection.execute(update.values(state=to_state, changed_at=when, changed_by=by))
             if comment is not None:
                 connection.execute(sa.insert(comments).values(case_ref=case.ref, author=by, at=when, text=comment))
-            return self._log(connection, case, by, "transition", from_state, to_state, comment, when)
+            return self._log(connection, case, by, "transition", from_state, to_state, comment, when, details)
 
     def comment(self, case_id: str, by: str, text: str, position=None, *, slice_index=None, dataset=None) -> Comment:
         """Comment on the case, optionally at ``position`` (world coordinates) on slice ``slice_index``."""
@@ -296,7 +313,8 @@ class ReviewStore:
                 query = query.where(cases.c.dataset == str(dataset))
             rows = connection.execute(query.order_by(events.c.id)).all()
         return [
-            Event(row.who, _utc(row.at), row.what, row.from_state, row.to_state, row.case_id, row.text, row.dataset, row.id)
+            Event(row.who, _utc(row.at), row.what, row.from_state, row.to_state, row.case_id, row.text, row.dataset,
+                  row.id, row.details)
             for row in rows
         ]
 
@@ -342,6 +360,15 @@ class ReviewStore:
             for row in rows
         ]
 
+    def queue_entry(self, case_id: str, *, dataset: str | None = None) -> QueueEntry:
+        """One case's line of :meth:`queue`: its state, annotators and last change."""
+        with self._read() as connection:
+            case = self._case(connection, case_id, dataset)
+            row = connection.execute(sa.select(review_states).where(review_states.c.case_ref == case.ref)).one()
+            names = sa.select(assignments.c.annotator).where(assignments.c.case_ref == case.ref)
+            annotators = tuple(connection.execute(names.order_by(assignments.c.annotator)).scalars())
+        return QueueEntry(case.dataset, case.case_id, row.state, annotators, _utc(row.changed_at), row.changed_by)
+
     def supervisors(self) -> tuple[str, ...]:
         """The names that may approve cases and request changes, sorted."""
         with self._read() as connection:
@@ -370,3 +397,33 @@ class ReviewStore:
                 if attempt == 2:
                     raise
         return tuple(sorted(wanted))
+
+    def locate(self, dataset: str, source, corrections, *, by: str | None = None) -> DatasetLocation:
+        """Record where ``dataset`` is read from and where its corrections go (replacing an older record).
+
+        A supervisor's dock opens a queued case from here. Paths are kept as
+        given, resolved: they must mean the same on the supervisor's machine.
+        """
+        name, who, when = _name(dataset, "dataset"), _default_who(by), _now()
+        values = dict(source=str(Path(source).resolve()), corrections=str(Path(corrections).resolve()),
+                      recorded_at=when, recorded_by=who)  # fmt: skip
+        for attempt in range(3):
+            try:
+                with self._write() as connection:
+                    if connection.execute(sa.select(datasets.c.name).filter_by(name=name)).first():
+                        connection.execute(sa.update(datasets).where(datasets.c.name == name).values(**values))
+                    else:
+                        connection.execute(sa.insert(datasets).values(name=name, **values))
+                break
+            except sa.exc.IntegrityError:  # PostgreSQL: another session recorded it since our check
+                if attempt == 2:
+                    raise
+        return DatasetLocation(name, values["source"], values["corrections"], when, who)
+
+    def location(self, dataset: str) -> DatasetLocation | None:
+        """Where ``dataset`` was last corrected (see :meth:`locate`), or ``None``."""
+        with self._read() as connection:
+            row = connection.execute(sa.select(datasets).where(datasets.c.name == str(dataset))).first()
+        if row is None:
+            return None
+        return DatasetLocation(row.name, row.source, row.corrections, _utc(row.recorded_at), row.recorded_by)

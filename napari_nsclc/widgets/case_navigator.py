@@ -40,7 +40,9 @@ from .._reader import scene_layers
 from ..formats.masks import fit_nearest
 from ..layers import METADATA_KEY, case_from_layers, case_to_layers, plugin_metadata
 from ..model import Case, NsclcFormatError
+from ..review.session import review_of
 from ._questions import QUESTIONS, ask, named_annotator
+from ._review_panel import STATE_COLORS, ReviewPanel, state_text
 
 __all__ = ["QUESTIONS", "CaseNavigator"]
 
@@ -75,6 +77,7 @@ class CaseNavigator(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.workspace: workflow.Workspace | None = None
+        self._bound = ()  # the (signal, slot) pairs connected to the workspace and its review
         self._watched = None
         self._showing = False  # layers are being refilled by the dock: their events are not edits
 
@@ -112,6 +115,7 @@ class CaseNavigator(QWidget):
         self.changes_box.toggled.connect(self.show_changes)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.review_panel = ReviewPanel(self.viewer, self._annotator_name)
         open_button = QPushButton("Open dataset folder…")
         open_button.clicked.connect(self._choose_folder)
 
@@ -130,10 +134,11 @@ class CaseNavigator(QWidget):
         layout.addLayout(navigation)
         layout.addWidget(self.status)  # "case i of n", under the buttons that move it
         layout.addWidget(self.save_button)
+        layout.addWidget(self.review_panel)
         layout.addWidget(self.original_box)
         layout.addWidget(self.changes_box)
         layout.addWidget(QLabel("Classes of the selected Labels layer:"))
-        self.legend.setMinimumHeight(160)
+        self.legend.setMinimumHeight(100)
         layout.addWidget(self.legend, stretch=3)
         layout.addWidget(QLabel("Problems found in this case:"))
         self.warnings.setMaximumHeight(90)
@@ -169,14 +174,16 @@ class CaseNavigator(QWidget):
 
     def bind(self, workspace: workflow.Workspace) -> None:
         """Show ``workspace``'s cases and follow its signals."""
-        if self.workspace is workspace:
+        if self.workspace is workspace and self.review_panel.review is review_of(workspace):
             return
-        if self.workspace is not None:
-            for signal, slot in self._connections():
-                signal.disconnect(slot)
+        for signal, slot in self._bound:
+            signal.disconnect(slot)
         self.workspace = workspace
-        for signal, slot in self._connections():
+        review = self.review_panel.bind(workspace)
+        self._bound = self._connections()
+        for signal, slot in self._bound:
             signal.connect(slot)
+        states = self._guarded(review.states) or {}
         spec = workspace.spec
         self.title.setText(f"<b>{workspace.source.name}</b> — {spec.title}<br>{len(workspace.cases)} case(s); "
                            f"corrections go to {workspace.corrections}")  # fmt: skip
@@ -192,14 +199,15 @@ class CaseNavigator(QWidget):
             item = QListWidgetItem(case_id)
             item.setData(Qt.ItemDataRole.UserRole, number)
             self.list.addItem(item)
-            self._show_status(case_id, workspace.status(case_id), item)
+            self._show_status(case_id, workspace.status(case_id), item, states.get(case_id, "new"))
         self.list.blockSignals(False)
         self._apply_filter()
 
     def _connections(self):
         ws = self.workspace
         return ((ws.status_changed, self._show_status), (ws.saved, self._on_saved), (ws.problem, self._on_problem),
-                (ws.current_changed, self._on_current_changed))  # fmt: skip
+                (ws.current_changed, self._on_current_changed),
+                (review_of(ws).state_changed, self._on_review_state))  # fmt: skip
 
     def _on_current_changed(self, case_id: str) -> None:
         """Another view (the DICOM browser) made another case current: select it in the list."""
@@ -258,17 +266,24 @@ class CaseNavigator(QWidget):
             ws.mark_edited(ws.cases[index])
 
     # ------------------------------------------------------------------ status in the list
-    def _show_status(self, case_id: str, status: str, item=None) -> None:
+    def _show_status(self, case_id: str, status: str, item=None, state: str | None = None) -> None:
+        """Show the case's save status and review state in its list item: ``2  · saved  · submitted``."""
         if item is None:
             number = self.workspace.cases.index(case_id)
             item = next((self.list.item(r) for r in range(self.list.count())
                          if self.list.item(r).data(Qt.ItemDataRole.UserRole) == number), None)  # fmt: skip
         if item is None:
             return
-        item.setText(case_id if status == "untouched" else f"{case_id}  · {status}")
-        item.setForeground(QColor(STATUS_COLORS[status]))
-        item.setToolTip(STATUS_HELP[status])
+        if state is None:
+            state = self._guarded(self.review_panel.review.state, case_id) or "new"
+        parts = [case_id] + ([status] if status != "untouched" else []) + ([state_text(state)] if state != "new" else [])
+        item.setText("  · ".join(parts))
+        item.setForeground(QColor(STATE_COLORS[state] if state != "new" else STATUS_COLORS[status]))
+        item.setToolTip(f"{STATUS_HELP[status]}; review: {state_text(state)}")
         self._apply_filter()
+
+    def _on_review_state(self, case_id: str, state: str) -> None:
+        self._show_status(case_id, self.workspace.status(case_id), state=state)
 
     # ------------------------------------------------------------------ navigation
     def visible_indices(self) -> list[int]:
@@ -425,8 +440,14 @@ class CaseNavigator(QWidget):
         shown_with = f" (shown with the {others} other case(s) of its group)" if others else ""
         self.status.setText(f"case {self.index + 1} of {len(ws.cases)}: {ws.current}{shown_with}")
         self.refresh_legend()
+        self.review_panel.show_case(ws.current)
 
     # ------------------------------------------------------------------ saving and autosave
+    def _annotator_name(self) -> str | None:
+        """The name saves and submissions are stamped with, asked once; ``None`` if the user cancels."""
+        ws = self.workspace
+        return ws.annotator if ws is not None and named_annotator(ws, self.ask) else None
+
     def save_current(self, case_id: str | None = None) -> list[Path]:
         """Save the current case (or ``case_id`` of the scene) as a correction; returns the files written."""
         from napari.utils import progress

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -53,6 +53,7 @@ __all__ = [
     "MOVE_TOLERANCE_PX",
     "CaseChanges",
     "LayerChanges",
+    "reader_changes",
     "case_changes",
     "object_centroids",
 ]
@@ -242,6 +243,48 @@ def _counted_masks(masks: Sequence[LabelMask]) -> list[int]:
     """
     repeated = {m.attributes.get("duplicate_of") for m in masks if m.kind == "semantic"} - {None}
     return [i for i, m in enumerate(masks) if not (m.kind == "instance" and m.attributes.get("duplicate_of") in repeated)]
+
+
+_KINDS = ("masks", "points", "boxes", "polygons")
+
+
+def reader_changes(case: Case, reference: str, other: str) -> tuple[CaseChanges, Case]:
+    """Where one reader's layer of a case differs from another's (CoCaHis GT2 against GT1, IGNITE P1 against R1).
+
+    Parameters
+    ----------
+    case : Case
+        One case holding both readers' layers.
+    reference, other : str
+        The names of two layers of one kind (two masks, two point sets ...).
+
+    Returns
+    -------
+    changes : CaseChanges
+        As if ``other`` were a correction of ``reference``: "added" is what
+        only ``other`` has, "removed" what only ``reference`` has.
+    placed : Case
+        The case with ``other`` alone, named as ``reference``: it places the
+        overlay (:func:`~napari_nsclc.diff_layers.diff_layer_data`).
+
+    Raises
+    ------
+    KeyError
+        When the case has no layer of that name.
+    ValueError
+        When the two layers are not of one kind.
+    """
+    found = {obj.name: (kind, obj) for kind in _KINDS for obj in getattr(case, kind)}
+    for name in (reference, other):
+        if name not in found:
+            raise KeyError(f"{case.name}: no layer {name!r} (layers: {', '.join(found)})")
+    (kind, first), (other_kind, second) = found[reference], found[other]
+    if kind != other_kind:
+        raise ValueError(f"{reference!r} holds {kind} and {other!r} holds {other_kind}: only layers of one kind compare")
+    empty = {name: [] for name in _KINDS}
+    before = replace(case, **{**empty, kind: [first]})
+    placed = replace(case, **{**empty, kind: [replace(second, name=first.name)]})
+    return case_changes(before, placed), placed
 
 
 def _pair_layers(before: Sequence, after: Sequence) -> list[tuple[Any, Any, int | None, int | None]]:

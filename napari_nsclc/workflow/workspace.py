@@ -305,6 +305,11 @@ class Workspace:
         self.history(case_id).clear()
         return case
 
+    def saved_case(self, case_id: str) -> Case:
+        """The case as last saved (its correction, else the original), leaving edits and undo history alone."""
+        self.refresh()
+        return self._saved_state(case_id)
+
     def history(self, case_id: str) -> EditHistory:
         """The undo history of the case's object edits; it starts afresh when the case is loaded or recovered."""
         self._position(case_id)  # an unknown case is an error, not a new history
@@ -668,20 +673,26 @@ def _safe(text: str) -> str:
 _OPENED: dict[str, Workspace] = {}
 
 
-def open_shared(dataset_path, *, progress=None) -> Workspace:
+def open_shared(dataset_path, *, corrections=None, progress=None) -> Workspace:
     """The workspace of ``dataset_path``, opened once per process and shared.
 
     napari's reader opens a dataset through here and the docks adopt the
     same workspace, so a dataset is read once. A dataset in a read-only
     folder (a shared drive, the samples) gets its corrections in the user's
     data folder, ``<user data dir>/napari-nsclc/corrections/<name>-<hash>``.
+    ``corrections`` names another folder (a supervisor opens a student's);
+    the dataset is then opened again if it was open with other corrections.
     ``progress(done, total)`` goes to the reader (see :meth:`Workspace.open`)
     when the dataset is read here, not when it was already open.
     """
     key = str(Path(dataset_path).resolve())
-    if key not in _OPENED:
-        _OPENED[key] = Workspace.open(dataset_path, corrections=_user_corrections_folder, progress=progress)
-    return _OPENED[key]
+    opened = _OPENED.get(key)
+    if opened is not None and corrections is not None and opened.corrections.resolve() != Path(corrections).resolve():
+        opened = None
+    if opened is None:
+        where = corrections if corrections is not None else _user_corrections_folder
+        opened = _OPENED[key] = Workspace.open(dataset_path, corrections=where, progress=progress)
+    return opened
 
 
 def _user_corrections_folder(root: Path) -> Path:
