@@ -66,6 +66,7 @@ __all__ = [
     "header",
     "lazy_image",
     "read_pixels",
+    "read_reduced",
     "read_tiled",
 ]
 
@@ -396,6 +397,29 @@ def read_pixels(
         mode, fmt = image.mode, (image.format or Path(name).suffix.lstrip(".")).lower()
         pixels, alpha = _display_pixels(image, name)
     return pixels, {"mode": mode, "format": fmt, "dtype": str(pixels.dtype), "alpha_dropped": alpha}
+
+
+def read_reduced(path: str | os.PathLike[str], min_side: int):
+    """A Pillow image of a PNG, JPEG, BMP or GIF, RGB or grey, decoded at a reduced scale where the format can.
+
+    JPEG decodes at 1/2, 1/4 or 1/8 scale as long as both sides stay at least
+    ``min_side`` pixels (Pillow's draft mode); other formats decode whole.
+    For thumbnails (the perceptual hashes of ``validate``), not for pixels
+    that are shown or written.
+
+    Raises
+    ------
+    NsclcFormatError
+        When the file cannot be opened or decoded.
+    """
+    name = str(path)
+    image = _open_pil(path, name)
+    try:
+        image.draft("RGB", (min_side, min_side))
+        _decode(image, name)
+        return image.convert("RGB") if image.mode not in ("L", "RGB") else image.copy()
+    finally:
+        image.close()
 
 
 def read_tiled(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:

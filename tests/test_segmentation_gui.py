@@ -64,7 +64,7 @@ def test_nat_paint_export_reopen_compare(make_napari_viewer, tmp_path, qtbot):
     assert originals(root) == checksums  # every original file keeps its checksum
     added = int((painted == 1).sum()) - before_pixels
     assert navigator.status.text() == f"saved 2.png: +{added:,} / −0 px tumour bed, by alice"
-    assert navigator.list.item(1).text() == "2  · saved"
+    assert navigator.list.item(1).text() == "2  · saved  · in progress"  # saving starts its review
 
     # reopen the correction as a dataset of its own and compare
     again = registry.read(correction, "masks")[0]

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import imageio
-from ..model import NsclcFormatError
 
 __all__ = [
     "HASH_SIZE",
@@ -86,15 +85,7 @@ def thumbnail(source: str | Path | np.ndarray, size: int = THUMBNAIL) -> np.ndar
 
 
 def _open_with_pil(path: Path):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as opened:
-            opened.draft("RGB", (THUMBNAIL * 4, THUMBNAIL * 4))  # JPEG: decode at a reduced scale
-            opened.load()
-            return opened.convert("RGB") if opened.mode not in ("L", "RGB") else opened.copy()
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
-        raise NsclcFormatError(path, f"cannot be decoded ({error})") from error
+    return imageio.read_reduced(path, THUMBNAIL * 4)  # a JPEG decodes at a reduced scale
 
 
 def _as_uint8(pixels: np.ndarray) -> np.ndarray:

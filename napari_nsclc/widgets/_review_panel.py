@@ -50,7 +50,7 @@ class ReviewPanel(QWidget):
         self.review: CaseReview | None = None
         self.state = QLabel("")
         self.state.setWordWrap(True)
-        self.state.setMinimumHeight(40)  # two lines: the state, and what it means
+        self.state.setMinimumHeight(34)  # two lines: the state, and what it means
         self.comments = QListWidget()
         self.comments.setWordWrap(True)
         self.comments.setMinimumHeight(70)
@@ -60,8 +60,10 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.state)
-        layout.addWidget(QLabel("Review comments on this case:"))
+        self.comments_title = QLabel("Review comments on this case:")
+        layout.addWidget(self.comments_title)
         layout.addWidget(self.comments)
+        self._show_comment_list(False)  # only when there are comments: the Cases dock is tall already
         layout.addWidget(self.submit_button)
 
     # ------------------------------------------------------------------ binding
@@ -105,12 +107,15 @@ class ReviewPanel(QWidget):
         for comment in comments:
             pin = " (pinned on the image)" if comment.position is not None else ""
             self.comments.addItem(f"{comment.author}, {comment.when.strftime('%d %b %H:%M')}{pin}: {comment.text}")
-        if not comments:
-            self.comments.addItem("none")
+        self._show_comment_list(bool(comments))
         reason = self.review.can_submit(case_id)
         self.submit_button.setEnabled(reason is None)
         self.submit_button.setToolTip(reason or "send the saved correction to the supervisor")
         self.show_pins(case_id, comments)
+
+    def _show_comment_list(self, shown: bool) -> None:
+        self.comments_title.setVisible(shown)
+        self.comments.setVisible(shown)
 
     def show_pins(self, case_id: str, comments=None) -> None:
         """Put the case's pinned comments on the canvas (one "review comments" layer, replaced each time)."""
