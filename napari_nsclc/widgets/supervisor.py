@@ -191,26 +191,29 @@ class SupervisorDock(QWidget):
         self._show_actions()
 
     # ------------------------------------------------------------------ the queue
-    def queue(self):
-        """The queue, filtered as the dock's filters say."""
+    def queue(self, entries=None):
+        """The queue (``entries``, default: the store's), filtered as the dock's filters say."""
         if self.store is None:
             return []
         chosen = {key: box.currentText() for key, box in self.filters.items()}
-        wanted = {key: (None if value == _ALL[key] else value) for key, value in chosen.items()}
-        return self.store.queue(**wanted)
+        state, annotator, dataset = (None if chosen[key] == _ALL[key] else chosen[key] for key in _ALL)
+        entries = self.store.queue() if entries is None else entries
+        return [e for e in entries if (state is None or e.state == state) and (dataset is None or e.dataset == dataset)
+                and (annotator is None or annotator in e.annotators)]  # fmt: skip
 
     def refresh(self, *_args) -> None:
         """Read the queue again and show it (also every 15 s, for changes made elsewhere)."""
         if self.store is None:
             return
         try:
-            queue, everything = self.queue(), self.store.queue()
+            everything = self.store.queue()  # one read: the filters' choices and the rows agree
             supervisors = self.store.supervisors()
         except (NsclcFormatError, ReviewError) as error:
             self._show_problem(str(error))
             return
         self._fill_filter("annotator", sorted({name for entry in everything for name in entry.annotators}))
         self._fill_filter("dataset", sorted({entry.dataset for entry in everything}))
+        queue = self.queue(everything)
         selected = self._selected()
         self.table.setRowCount(len(queue))
         for row, entry in enumerate(queue):
