@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import conversion, registry
+from .batch.convert import Interrupted
 from .model import Case, NsclcFormatError
 
 EXIT_BAD_INPUT = 2
@@ -28,7 +30,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
+        if getattr(args, "scheduler", None):
+            from .batch.engine import check_scheduler
+
+            check_scheduler(args.scheduler)  # before reading a dataset: an address that does not answer fails fast
         return args.run(args)
+    except Interrupted as stop:
+        print(f"napari-nsclc: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # Ctrl-C while reading or planning: nothing was written yet
+        print("napari-nsclc: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BrokenPipeError:
         # the reader of our output left (`napari-nsclc info ... | head`): not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
@@ -107,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print one JSON object: problems, families, counts")
     validate.add_argument("--html", type=Path, metavar="REPORT",
                           help="also write a self-contained HTML report to REPORT (refused inside PATH)")
+    _add_parallel_options(validate)
     validate.set_defaults(run=_run_validate)
 
     convert = _command(
@@ -122,7 +135,24 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--from", dest="from_format", metavar="FORMAT", help="skip detection and read as FORMAT")
     convert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     convert.add_argument("--strict", action="store_true", help="refuse a conversion that would lose anything")
+    _add_parallel_options(convert)
     convert.set_defaults(run=_run_convert)
+
+    stats = _command(
+        sub, "stats", "class distributions, objects per image and split, mask areas",
+        "Count a whole dataset (any layout napari-nsclc reads) or one annotation file, headless and without "
+        "writing to it: objects or pixels per class and layer, objects per image and per split, and mask area "
+        "per class in µm² where the pixel size is known (else px²). Files that cannot be read are listed and "
+        "the rest is counted.\n\nexit codes: 0 done, 1 some files could not be read (listed), 2 unusable input.",
+        ["napari-nsclc stats NSCLC-NAT/", "napari-nsclc stats NuCLS/ --json",
+         "napari-nsclc stats IGNITE/data --plots ignite-plots/ --workers 4"],
+    )  # fmt: skip
+    stats.add_argument("path", type=Path, metavar="PATH", help="a dataset folder or annotation file")
+    stats.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    stats.add_argument("--plots", type=Path, metavar="DIR",
+                       help="also write the plots as PNG files into DIR (refused inside PATH)")
+    _add_parallel_options(stats)
+    stats.set_defaults(run=_run_stats)
 
     formats = _command(
         sub, "formats", "list the formats napari-nsclc reads and writes",
@@ -212,6 +242,31 @@ def command_reference() -> str:
         else:
             os.environ["COLUMNS"] = previous
     return "\n".join(parts) + "\n"
+
+
+def _add_parallel_options(command: argparse.ArgumentParser) -> None:
+    """``--workers N`` or ``--scheduler ADDRESS``: where a batch command's per-case work runs (docs/batch.md)."""
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes on this machine; 1 works in this process (default: one per CPU, "
+                            "for datasets of 100 cases or more)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed cluster, e.g. tcp://10.0.0.5:8786; its workers must "
+                            "see the dataset (and the output) at the same paths")
+
+
+def _log(line: str) -> None:
+    """A batch command's progress and notes, on standard error: standard output stays the result."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _refuse_inside(target: Path | None, source: Path, option: str, command: str) -> None:
+    """Batch commands never write into the dataset they read."""
+    if target is None:
+        return
+    written, read = target.resolve(), source.resolve()
+    if written == read or read in written.parents:
+        raise NsclcFormatError(target, f"is inside {source}: {command} never writes into the dataset ({option})")
 
 
 def _version() -> str:
@@ -305,11 +360,8 @@ def _run_validate(args) -> int:
 
     if not args.path.exists():
         raise NsclcFormatError(args.path, "does not exist")
-    if args.html is not None:
-        report, source = args.html.resolve(), args.path.resolve()
-        if report == source or source in report.parents:
-            raise NsclcFormatError(args.html, f"is inside {args.path}: validate never writes into the dataset")
-    result = validate(args.path)
+    _refuse_inside(args.html, args.path, "--html", "validate")
+    result = validate(args.path, workers=args.workers, scheduler=args.scheduler, log=_log)
     if args.html is not None:
         report_html.write_report(result, args.html)
     if args.json:
@@ -321,26 +373,33 @@ def _run_validate(args) -> int:
     return result.exit_code
 
 
+def _run_stats(args) -> int:
+    from .batch import stats_plots, stats_report
+    from .batch.stats import dataset_stats
+
+    if not args.path.exists():
+        raise NsclcFormatError(args.path, "does not exist")
+    _refuse_inside(args.plots, args.path, "--plots", "stats")
+    stats = dataset_stats(args.path, workers=args.workers, scheduler=args.scheduler, log=_log)
+    written = stats_plots.write_plots(stats, args.plots) if args.plots is not None else []
+    if args.json:
+        print(json.dumps(stats.as_dict(), indent=2))
+    else:
+        print("\n".join(stats_report.text_lines(stats)))
+        if args.plots is not None:
+            print(f"wrote {len(written)} plot(s) to {args.plots}")
+    return stats.exit_code
+
+
 def _run_convert(args) -> int:
-    spec = registry.get_format(args.to_format)
-    if spec.write is None:
-        raise NsclcFormatError(args.output, f"napari-nsclc cannot write {spec.title}")
-    source_spec = registry.get_format(args.from_format) if args.from_format else registry.detect(args.source)
-    cases = registry.read(args.source, source_spec.name)
-    for case in cases:
-        for warning in case.provenance.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    # what the conversion keeps and loses is said before anything is written
-    plan = conversion.plan(cases, spec, source=f"{args.source.name} ({source_spec.name})")
-    if plan.refusal:
-        raise NsclcFormatError(args.source, f"refused as {spec.name}: {plan.refusal}")
-    for line in plan.describe():
-        print(line)
-    if args.strict and plan.verdict == conversion.LOSSY:
-        raise NsclcFormatError(args.output, f"refused (--strict): the conversion would lose {'; '.join(plan.lost())}")
-    written = registry.write(cases, args.output, spec.name, overwrite=args.overwrite, plan=plan)
-    print(f"wrote {len(written)} file(s) to {args.output}")
-    return 0
+    from .batch.convert import convert
+
+    # what the conversion keeps and loses is printed (say) before anything is written
+    result = convert(args.source, args.to_format, args.output, from_format=args.from_format,
+                     overwrite=args.overwrite, strict=args.strict, workers=args.workers, scheduler=args.scheduler,
+                     say=print, log=_log)  # fmt: skip
+    print("\n".join(result.summary()))
+    return result.exit_code
 
 
 def _run_review_status(args) -> int:

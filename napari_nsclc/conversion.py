@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import BoxSet, Case, LabelMask, NsclcFormatError, PointSet, Polygon, PolygonSet, image_size
+from .model import BoxSet, Case, LabelMask, NothingToWrite, NsclcFormatError, PointSet, Polygon, PolygonSet, image_size
 
 __all__ = [
     "BOUNDS",
@@ -354,6 +354,8 @@ class Plan:
     refusal: str | None = None
     #: The refusal comes from the files (an image size nobody gives), not from the formats.
     precondition: bool = False
+    #: The refusal is that the cases hold nothing the writer writes.
+    empty: bool = False
 
     @property
     def verdict(self) -> str:
@@ -413,6 +415,7 @@ def plan(cases: Sequence[Case], writer, source: str = "") -> Plan:
         held = ", ".join(KINDS[k] for k in spec.holds if spec.holds[k].writes) or "nothing"
         found = ", ".join(KINDS[line.kind] for line in result.lines) or "no annotations"
         result.refusal = f"nothing to write: {spec.title} holds {held}; the source has {found}"
+        result.empty = True
     elif spec.check is not None and (problem := spec.check(cases)):
         result.refusal, result.precondition = problem, True
     if result.refusal:
@@ -495,7 +498,8 @@ def check(cases: Sequence[Case], writer, *, strict: bool = False, target=None, p
     result = planned if planned is not None else plan(cases, writer)
     where = target if target is not None else result.writer
     if result.refusal:
-        raise NsclcFormatError(where, f"refused: {result.refusal}")
+        refused = NothingToWrite if result.empty else NsclcFormatError
+        raise refused(where, f"refused: {result.refusal}")
     if strict and result.verdict == LOSSY:
         raise NsclcFormatError(where, f"refused (strict): the conversion would lose {'; '.join(result.lost())}")
     return result

@@ -97,6 +97,18 @@ class FormatSpec:
         For readers: whether every case knows its image's size (``True``),
         only when its image or slide lies beside the file (``False``), or
         never, the format naming no image file (``None``).
+    per_case : bool
+        For writers into a folder: each case's files depend on that case
+        alone, so a dataset can be written one case at a time, in parallel,
+        and the files put together (``napari-nsclc convert``, see
+        :mod:`napari_nsclc.batch.convert`).
+    merged_files : tuple of (str, rule)
+        For ``per_case`` writers: files that several cases write (``fnmatch``
+        patterns of paths in the output folder) and how their versions
+        combine, in case order: ``"lines"`` (each line once, in the order
+        first written: split lists), ``"first"`` (the first case's), or a
+        callable ``rule(texts) -> text``. Any other file written by two cases
+        must be the same in both.
     """
 
     name: str
@@ -122,6 +134,8 @@ class FormatSpec:
     shared_files: tuple[str, ...] = ()
     read_correction: Callable[[Case, dict], Case] | None = None
     sized: bool | None = True
+    per_case: bool = False
+    merged_files: tuple[tuple[str, str | Callable[[Sequence[str]], str]], ...] = ()
 
 
 @cache

@@ -198,15 +198,18 @@ def rasterize(geometries, shape, *, boundary: bool = False) -> np.ndarray:
     side such a pixel belongs to is a convention of each rasteriser, so
     comparisons leave them out.
     """
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
     out = np.zeros(shape, bool)
     for geometry in geometries:
-        x0, y0, x1, y1 = geometry.bounds
-        window = (rows >= y0) & (rows <= y1) & (cols >= x0) & (cols <= x1)
+        x0, y0, x1, y1 = geometry.bounds  # only the pixel centres within the bounds can be inside
+        r0, r1 = max(0, math.ceil(y0)), min(shape[0] - 1, math.floor(y1))
+        c0, c1 = max(0, math.ceil(x0)), min(shape[1] - 1, math.floor(x1))
+        if r1 < r0 or c1 < c0:
+            continue
+        rows, cols = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
         if boundary:
-            out[window] |= shapely.intersects_xy(geometry.boundary, cols[window], rows[window])
+            out[r0 : r1 + 1, c0 : c1 + 1] |= shapely.intersects_xy(geometry.boundary, cols, rows)
         else:
-            out[window] |= shapely.contains_xy(geometry, cols[window], rows[window])
+            out[r0 : r1 + 1, c0 : c1 + 1] |= shapely.contains_xy(geometry, cols, rows)
     return out
 
 
@@ -336,13 +339,27 @@ def traced_areas(cases, split_holes: bool) -> list[tuple[str, shapely.Geometry]]
     return out
 
 
+def _within(geometry, other) -> bool:
+    """Whether two geometries lie within TOLERANCE of each other (Hausdorff distance).
+
+    The same vertices within TOLERANCE (``equals_exact``, linear) imply it; only
+    geometries that differ otherwise pay for the quadratic Hausdorff distance.
+    """
+    if shapely.equals_exact(geometry, other, tolerance=TOLERANCE):
+        return True
+    a, b = np.asarray(geometry.bounds), np.asarray(other.bounds)
+    if np.abs(a - b).max() > TOLERANCE:  # the bounds of two geometries within TOLERANCE are within it too
+        return False
+    return shapely.hausdorff_distance(geometry, other) <= TOLERANCE
+
+
 def assert_same_geometries(expected, actual, what: str) -> None:
     """Every expected ``(class, geometry)`` matches one actual geometry of its class within TOLERANCE, and no more."""
     assert Counter(c for c, _ in actual) == Counter(c for c, _ in expected), f"{what}: objects per class differ"
     unmatched = list(actual)
     for name, geometry in expected:
         for k, (other_name, other) in enumerate(unmatched):
-            if other_name == name and shapely.hausdorff_distance(geometry, other) <= TOLERANCE:
+            if other_name == name and _within(geometry, other):
                 del unmatched[k]
                 break
         else:

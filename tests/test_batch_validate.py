@@ -561,3 +561,16 @@ def test_the_example_output_in_the_docs_is_what_validate_prints(samples, tmp_pat
     assert "$ napari-nsclc validate NSCLC-NAT\n" + printed.replace("wrote nat-report.html\n", "") in \
         (docs / "docs" / "batch.md").read_text()  # fmt: skip
     assert "$ napari-nsclc validate NSCLC-NAT --html nat-report.html\n" + printed in (docs / "README.md").read_text()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, bool, np.uint16])
+def test_value_counts_agree_with_numpy_unique(dtype):
+    from napari_nsclc.model import value_counts
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 2 if dtype is bool else 256, (300, 200)).astype(dtype)
+    data[:3, :3] = 0 if dtype is bool else 7
+    values, counts = value_counts(data)
+    expected_values, expected_counts = np.unique(data, return_counts=True)
+    assert values.tolist() == expected_values.astype(int).tolist() and counts.tolist() == expected_counts.tolist()
+    assert value_counts(np.zeros((0, 4), np.uint8))[0].size == 0

@@ -168,6 +168,8 @@ def test_nat_root_to_masks_mirrors_the_layout_and_writes_no_unpainted_mask(tmp_p
     root = _nat_without_one_expert_mask(tmp_path)
     assert _convert(root, "--to", "masks", "-o", tmp_path / "out") == 0
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written[0] == ".nsclc-convert/manifest.json"  # what a later run of the same conversion skips
+    written = written[1:]
     assert written == ["Mask/1.png", "Mask/2.png",
                        "SegmentationClass/1.png", "SegmentationClass/2.png", "SegmentationClass/3.png"]
     for name in written:
@@ -184,8 +186,9 @@ def test_nat_root_to_masks_mirrors_the_layout_and_writes_no_unpainted_mask(tmp_p
     registry.write(cases, tmp_path / "painted", "masks")
     painted = np.asarray(Image.open(tmp_path / "painted" / "Mask" / "3.png"))
     assert painted.sum() == 200 * 255 and set(np.unique(painted).tolist()) == {0, 255}
-    # into the dataset's own root, corrections go beside the originals, never over them
-    assert _convert(root, "--to", "nsclc-nat", "-o", root) == 0
+    # the command line never writes into the source; the writer puts corrections beside the originals
+    assert _convert(root, "--to", "nsclc-nat", "-o", root) == 2 and not (root / "corrections").exists()
+    registry.write(registry.read(root), root, "nsclc-nat")
     assert (root / "corrections" / "Mask" / "1.png").is_file() and not (root / "corrections" / "Mask" / "3.png").exists()
 
 

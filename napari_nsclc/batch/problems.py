@@ -38,6 +38,7 @@ KINDS = {
     "duplicate-id": "one id, stem or name used for two different things",
     "outside-image": "boxes, points or outlines lying outside their image",
     "family-split": "an augmentation family whose members are in different splits or folds",
+    "conflict": "convert: an output file that may not be written (not this conversion's, or two cases differ)",
     "reader-warning": "anything else a reader met and worked around",
 }
 

@@ -25,8 +25,9 @@ import re
 from pathlib import Path
 
 from ..model import Case
+from .problems import Problem, display_path
 
-__all__ = ["case_splits", "find_nucls_folds", "read_nucls_folds"]
+__all__ = ["case_splits", "dataset_folds", "find_nucls_folds", "read_nucls_folds"]
 
 _FOLD_FILE = re.compile(r"^fold_(?P<fold>[^_]+)_(?P<role>train|test)$")
 
@@ -116,3 +117,21 @@ def read_nucls_folds(folder: Path) -> tuple[dict[str, dict[str, str]], list[tupl
             roles = folds.setdefault(slide, {})
             roles[fold] = role if roles.get(fold, role) == role else "test+train"
     return folds, unreadable
+
+
+def dataset_folds(spec_name: str, root: Path) -> tuple[dict[str, dict[str, str]], list[Problem]]:
+    """The folds of a dataset (NuCLS's ``train_test_splits/``, when it has them) and its fold files that cannot be read.
+
+    Returns
+    -------
+    folds : dict
+        As :func:`read_nucls_folds`; ``{}`` for other layouts.
+    problems : list of Problem
+        ``unreadable`` fold files, named relative to ``root``.
+    """
+    folder = find_nucls_folds(root) if spec_name == "nucls" else None
+    if folder is None:
+        return {}, []
+    folds, unreadable = read_nucls_folds(folder)
+    shown = [(display_path(path, root), why) for path, why in unreadable]
+    return folds, [Problem(name, "unreadable", f"{name}: {why}") for name, why in shown]

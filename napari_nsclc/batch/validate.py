@@ -7,9 +7,11 @@ cases (:mod:`napari_nsclc.batch.layouts`) and the augmentation families
 (:mod:`napari_nsclc.batch.families`). It never writes anything.
 
 The per-case step, :func:`napari_nsclc.batch.checks.check_case`, is a pure
-function of one case; the rest is a reduce over its reports. Running the map
-step on a Dask cluster later changes only :func:`_case_reports`. No napari or
-Qt import.
+function of one case, mapped over the dataset by
+:func:`napari_nsclc.batch.engine.run_step` (in this process, on local worker
+processes or on a Dask cluster); the rest is a reduce over its reports, in case
+order, so the result does not depend on where the checks ran. No napari or Qt
+import.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import registry
-from ..model import Case
 from . import families as fam
 from .casefiles import primary_file
 from .checks import CaseReport, check_case
 from .layouts import dataset_problems
-from .problems import KINDS, NOTE, Problem, display_path
-from .sources import read_source
-from .splits import case_splits, find_nucls_folds, read_nucls_folds
+from .problems import KINDS, NOTE, Problem
+from .engine import Source, run_step
+from .progress import Progress
+from .sources import Reading, read_source
+from .splits import case_splits, dataset_folds
 
 __all__ = ["EXIT_CLEAN", "EXIT_PROBLEMS", "ValidationResult", "validate"]
 
@@ -92,7 +95,10 @@ def validate(
     *,
     max_distance: int = fam.MAX_DISTANCE,
     hash_images: bool = True,
-    on_case: Callable[[int, int, str], None] | None = None,
+    workers: int | None = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Check the integrity of the dataset or annotation file at ``path``.
 
@@ -105,8 +111,17 @@ def validate(
         augmentation family.
     hash_images : bool
         Find augmentation families (decodes each image once).
-    on_case : callable, optional
-        ``on_case(done, total, name)`` after each case, for progress.
+    workers : int, optional
+        Worker processes for the per-case checks; 1 (the default) checks in
+        this process, None chooses by the dataset's size
+        (:func:`~napari_nsclc.batch.engine.default_workers`).
+    scheduler : str, optional
+        Address of a Dask scheduler to run the checks on instead.
+    progress : Progress, optional
+        Advanced as cases are checked; by default a bar or log lines on
+        standard error (:class:`~napari_nsclc.batch.progress.Progress`).
+    log : callable, optional
+        Receives a line saying where the checks run.
 
     Returns
     -------
@@ -125,11 +140,12 @@ def validate(
     result = ValidationResult(str(path), spec.name, spec.title, cases=len(reading.cases), files=reading.files)
     found = list(reading.problems)
     tolerance = NUCLS_SIZE_TOLERANCE if spec.name == "nucls" else 0
-    reports = _case_reports(reading.cases, root, tolerance, hash_images, on_case)
+    runs = {"workers": workers, "scheduler": scheduler, "progress": progress, "log": log}
+    reports = _case_reports(Source.of(path, spec.name), reading, tolerance, hash_images, runs)
     for report in reports:
         found += report.problems
     found += dataset_problems(spec.name, root, reading.cases, whole=path.is_dir())
-    folds, fold_problems = _folds(spec.name, root)
+    folds, fold_problems = dataset_folds(spec.name, root)
     found += fold_problems
     if hash_images:
         result.families, family_problems = _families(reading.cases, reports, folds, max_distance)
@@ -140,35 +156,36 @@ def validate(
     return result
 
 
-def _case_reports(cases: Sequence[Case], root: Path, tolerance: int, hash_images: bool, on_case) -> list[CaseReport]:
-    """The map step: :func:`check_case` of every case, one at a time (a later Dask job maps it)."""
-    reports, hashed = [], set()
-    for done, case in enumerate(cases, start=1):
+def _case_reports(source: Source, reading: Reading, tolerance: int, hash_images: bool, runs: dict) -> list[CaseReport]:
+    """The map step: :func:`check_step` over every case, wherever ``runs`` says; reports in case order."""
+    repeated, seen = set(), set()
+    for index, case in enumerate(reading.cases):  # one image annotated in two files is hashed once
         image = case.image.path
-        again = image is not None and image in hashed  # one image annotated in two files is hashed once
-        try:
-            reports.append(check_case(case, root, size_tolerance=tolerance, hash_images=hash_images and not again))
-        except Exception as error:  # noqa: BLE001 - a file failing in a way no reader foresaw stops only its case
-            shown = primary_file(case, root)
-            reason = f"{shown}: cannot be checked ({type(error).__name__}: {error})"
-            reports.append(CaseReport(case.name, [Problem(shown, "unreadable", reason)]))
-        hashed.add(image)
-        if on_case is not None:
-            on_case(done, len(cases), case.name)
+        if image is not None and image in seen:
+            repeated.add(index)
+        seen.add(image)
+    reports: list[CaseReport | None] = [None] * len(reading.cases)
+    for indices, batch in run_step(check_step, source, reading, tolerance, hash_images, frozenset(repeated),
+                                   label="validate", **runs):  # fmt: skip
+        for index, report in zip(indices, batch, strict=True):
+            reports[index] = report
     return reports
 
 
-def _folds(spec_name: str, root: Path) -> tuple[dict[str, dict[str, str]], list[Problem]]:
-    """NuCLS's fold files, when the dataset has them."""
-    if spec_name != "nucls":
-        return {}, []
-    folder = find_nucls_folds(root)
-    if folder is None:
-        return {}, []
-    folds, unreadable = read_nucls_folds(folder)
-    shown = [(display_path(path, root), why) for path, why in unreadable]
-    problems = [Problem(name, "unreadable", f"{name}: {why}") for name, why in shown]
-    return folds, problems
+def check_step(reading: Reading, indices: list[int], tolerance: int, hash_images: bool,
+               repeated: frozenset[int]) -> list[CaseReport]:  # fmt: skip
+    """:func:`check_case` of the cases at ``indices``; a case that fails unforeseen is one ``unreadable`` problem."""
+    reports = []
+    for index in indices:
+        case = reading.cases[index]
+        try:
+            reports.append(check_case(case, reading.root, size_tolerance=tolerance,
+                                      hash_images=hash_images and index not in repeated))  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - a file failing in a way no reader foresaw stops only its case
+            shown = primary_file(case, reading.root)
+            reason = f"{shown}: cannot be checked ({type(error).__name__}: {error})"
+            reports.append(CaseReport(case.name, [Problem(shown, "unreadable", reason)]))
+    return reports
 
 
 def _families(cases, reports, folds, max_distance) -> tuple[list[fam.Family], list[Problem]]:

@@ -229,4 +229,5 @@ FORMAT = FormatSpec(
     family="masks",
     holds={"mask": exact("annotations/he/ mirrored")},
     accepts=("ignite-he",),
+    per_case=True,
 )

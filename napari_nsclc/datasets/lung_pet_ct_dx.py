@@ -480,4 +480,5 @@ FORMAT = FormatSpec(
     family="voc",
     holds={"slice boxes": exact("one VOC file per annotated slice, named by its SOPInstanceUID")},
     accepts=("lung-pet-ct-dx",),
+    per_case=True,
 )

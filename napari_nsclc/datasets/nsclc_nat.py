@@ -24,7 +24,17 @@ from pathlib import Path
 from .. import imageio
 from ..conversion import exact
 from ..formats import masks as mask_io
-from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance, default_color
+from ..model import (
+    Case,
+    ClassInfo,
+    ClassSchema,
+    ImageRef,
+    LabelMask,
+    NsclcFormatError,
+    Provenance,
+    default_color,
+    value_counts,
+)
 from ..registry import FormatSpec
 
 __all__ = ["FORMAT", "NAT_SCHEMA", "find_root", "read_nsclc_nat"]
@@ -87,9 +97,7 @@ def mask_schema(encoding: str, values=()) -> ClassSchema:
 def _detect_mask_encoding(path: Path) -> tuple[str, dict, ClassSchema, list]:
     """Decode one ``Mask/`` file to learn the dataset's encoding."""
     codes, info = mask_io.read_mask(path)
-    import numpy as np
-
-    values = np.unique(codes).tolist()
+    values = value_counts(codes)[0].tolist()
     described = info["described"]
     return described, info, mask_schema(described, values), values
 
@@ -222,4 +230,5 @@ FORMAT = FormatSpec(
     layered=True,
     holds={"mask": exact("SegmentationClass/ and Mask/ mirrored, each in the encoding it came in")},
     accepts=("nsclc-nat",),
+    per_case=True,
 )

@@ -794,4 +794,5 @@ FORMAT = FormatSpec(
     },
     accepts=("nucls", "nucls-parquet"),
     aliases=("nucls-parquet",),
+    per_case=True,
 )

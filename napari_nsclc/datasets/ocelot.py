@@ -444,6 +444,7 @@ FORMATS = [
         family="ocelot",
         holds={"mask": exact("tissue PNGs"), "points": exact("cell CSVs x,y,label")},
         accepts=("ocelot",),
+        per_case=True,  # every case copies the same metadata.json
     ),
     FormatSpec(
         name="ocelot-points",

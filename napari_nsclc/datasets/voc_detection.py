@@ -248,4 +248,6 @@ FORMAT = FormatSpec(
     holds=voc.VOC_DETECTION_HOLDS,
     layers="merged",
     check=needs_image_size("PASCAL VOC"),
+    per_case=True,
+    merged_files=(("ImageSets/*/*.txt", "lines"),),
 )

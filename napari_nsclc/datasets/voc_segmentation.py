@@ -246,4 +246,6 @@ FORMAT = FormatSpec(
     },
     layers="first",
     check=needs_image_size("drawing objects into a mask", only_to_draw=True),
+    per_case=True,
+    merged_files=(("ImageSets/*/*.txt", "lines"), ("labelmap.txt", "first")),
 )

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._atomic import atomic_path, atomic_write_text, refuse_overwrite
 from ..conversion import PIXELS, exact, lossy
-from ..model import Case, ClassInfo, ClassSchema, LabelMask, NsclcFormatError
+from ..model import Case, ClassInfo, ClassSchema, LabelMask, NothingToWrite, NsclcFormatError
 
 
 def _as_exact_dtype(values: np.ndarray, like: str | None = None) -> np.ndarray:
@@ -209,6 +209,39 @@ def labelmap_text(schema: ClassSchema) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_labelmaps(texts: Sequence[str]) -> str | None:
+    """One ``labelmap.txt`` from those written for parts of one folder's masks.
+
+    The result is :func:`labelmap_text` of the schemas behind ``texts``
+    merged as :func:`_merged_schema` merges them: value by value, the first
+    class named at a value wins over an ``unused`` line; a void class is the
+    first one given. ``None`` when one value has two names, for which the
+    mask writer writes no labelmap either.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        :func:`labelmap_text` outputs, in case order.
+    """
+    by_value: list[str] = []
+    void: list[str] = []
+    for text in texts:
+        lines = text.splitlines()
+        header, body = lines[0], lines[1:]
+        if VOID_MARK in body or (body and body[-1].split(":")[0].strip().lower() in ("void", "ignore")):
+            start = body.index(VOID_MARK) if VOID_MARK in body else len(body) - 1
+            void = void or body[start:]
+            body = body[:start]
+        for value, line in enumerate(body):
+            if value == len(by_value):
+                by_value.append(line)
+            elif by_value[value].startswith(f"unused {value}:"):
+                by_value[value] = line
+            elif not line.startswith(f"unused {value}:") and line.split(":")[0] != by_value[value].split(":")[0]:
+                return None  # one value, two class names: no labelmap can say both
+    return "\n".join([header, *by_value, *void]) + "\n"
+
+
 def write_labelmap(schema: ClassSchema, target: str | Path, overwrite: bool = False) -> Path:
     """Write :func:`labelmap_text` of ``schema`` to ``target`` (a ``labelmap.txt``)."""
     target = Path(target)
@@ -309,7 +342,7 @@ def write_masks(cases: Sequence[Case], path: Path, overwrite: bool = False, pale
     path = Path(path)
     pairs = [(case, mask) for case in cases for mask in masks_to_write(case)]
     if not pairs:
-        raise NsclcFormatError(path, "nothing to write: no class mask, and no objects to draw into one")
+        raise NothingToWrite(path, "nothing to write: no class mask, and no objects to draw into one")
     one_file = path.suffix.lower() in (".png", ".tif", ".tiff")
     per_case: dict[str, int] = {}
     for case, _ in pairs:
@@ -445,5 +478,5 @@ def write_corrections(
                 target = correction_target(mask, path, case.name)
             written.append(write_mask_like(data, target, attributes, overwrite=overwrite))
     if not written:
-        raise NsclcFormatError(path, "nothing to write: no mask in these cases")
+        raise NothingToWrite(path, "nothing to write: no mask in these cases")
     return written

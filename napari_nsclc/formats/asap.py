@@ -381,6 +381,7 @@ FORMAT = FormatSpec(
     object_fields=asap_object_fields,
     family="asap",
     sized=False,
+    per_case=True,
     holds={
         "polygons": exact(),
         "holed polygons": lossy("each hole becomes a polygon of its own: ASAP has no holes", SPLIT_HOLES),

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._atomic import atomic_path, refuse_overwrite
 from ..conversion import exact
-from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
+from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NothingToWrite, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
 __all__ = [
@@ -197,7 +197,7 @@ def write_cocahis(cases: Sequence[Case], path: Path, overwrite: bool = False, **
 
     path = Path(path)
     if not cases:
-        raise NsclcFormatError(path, "nothing to write")
+        raise NothingToWrite(path, "nothing to write")
     source = Path(cases[0].image.path or cases[0].provenance.source)
     if path.suffix.lower() not in (".h5", ".hdf5", ".hdf"):
         folder = path / "corrections" if path.resolve() == source.parent.resolve() else path

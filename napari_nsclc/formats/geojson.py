@@ -392,6 +392,7 @@ FORMAT = FormatSpec(
     object_fields=geojson_object_fields,
     family="geojson",
     sized=False,
+    per_case=True,
     holds={
         "polygons": exact(),
         "holed polygons": exact(),

@@ -259,6 +259,7 @@ FORMAT = FormatSpec(
     object_fields=imagescope_object_fields,
     family="imagescope",
     sized=False,
+    per_case=True,
     holds={
         "polygons": exact(),
         "holed polygons": lossy("each hole becomes a region of its own: ImageScope regions have no holes", SPLIT_HOLES),

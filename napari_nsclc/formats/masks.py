@@ -36,7 +36,17 @@ import numpy as np
 from .. import imageio
 from ..conversion import needs_image_size
 from ..imageio import LazyArray
-from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance, default_color
+from ..model import (
+    Case,
+    ClassInfo,
+    ClassSchema,
+    ImageRef,
+    LabelMask,
+    NsclcFormatError,
+    Provenance,
+    default_color,
+    value_counts,
+)
 from ..registry import FormatSpec
 from ._mask_writers import (  # noqa: F401 - the writers, importable from here as before
     MASK_HOLDS,
@@ -51,6 +61,7 @@ from ._mask_writers import (  # noqa: F401 - the writers, importable from here a
     correction_target,
     labelmap_text,
     masks_to_write,
+    merge_labelmaps,
     palette_for,
     read_labelmap,
     write_corrections,
@@ -176,7 +187,7 @@ def describe_encoding(values: np.ndarray, info: Mapping[str, Any]) -> str:
         return encoding
     if np.dtype(info.get("dtype", values.dtype)).itemsize > 1:
         return "16-bit"
-    present = set(np.unique(values).tolist())
+    present = set(value_counts(values)[0].tolist())
     if present <= {0, 1}:
         return "binary 0/1"
     if present <= {0, 255}:
@@ -263,7 +274,7 @@ def check_mask(
             f"{name}: 16-bit mask (values up to {int(codes.max()) if codes.size else 0}); kept as {codes.dtype}"
         )
     known = set(schema.codes) | ({schema.background} if schema.background is not None else set())
-    values, counts = np.unique(codes, return_counts=True)
+    values, counts = value_counts(codes)
     outside = [(int(v), int(c)) for v, c in zip(values, counts, strict=True) if int(v) not in known]
     if outside and schema.classes:
         listed = ", ".join(f"{v} ({c} px)" for v, c in outside[:10])
@@ -331,7 +342,7 @@ def lazy_mask(
     def load():
         codes, info = read_mask(path, colors=colors)
         if foreground is not None:
-            present = np.unique(codes)
+            present = value_counts(codes)[0]
             present = present[present != 0]
             if present.size == 1 and int(present[0]) != foreground:
                 info["value_map"] = [[int(present[0]), foreground]]
@@ -595,6 +606,8 @@ FORMAT = FormatSpec(
     holds=MASK_HOLDS,
     layers="separate",
     check=needs_image_size("drawing objects into a mask", only_to_draw=True),
+    per_case=True,
+    merged_files=(("labelmap.txt", merge_labelmaps),),
 )
 
 

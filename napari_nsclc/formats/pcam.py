@@ -22,7 +22,7 @@ import numpy as np
 
 from .._atomic import atomic_path, refuse_overwrite
 from ..conversion import exact
-from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NsclcFormatError, Provenance
+from ..model import Case, ClassInfo, ClassSchema, ImageRef, LabelMask, NothingToWrite, NsclcFormatError, Provenance
 from ..registry import FormatSpec
 
 __all__ = ["FORMAT", "PCAM_SCHEMA", "labels_from_mask", "read_pcam", "write_pcam_labels"]
@@ -171,7 +171,7 @@ def write_pcam_labels(cases: Sequence[Case], path: Path, overwrite: bool = False
                 h5.create_dataset("y", data=labels)
         written.append(target)
     if not written:
-        raise NsclcFormatError(path, "nothing to write: no label layer")
+        raise NothingToWrite(path, "nothing to write: no label layer")
     return written
 
 

@@ -741,4 +741,6 @@ FORMAT = FormatSpec(
     holds=VOC_HOLDS,
     layers={"masks": "first", "objects": "merged"},
     check=needs_image_size("PASCAL VOC"),
+    per_case=True,
+    merged_files=(("ImageSets/*/*.txt", "lines"), ("labelmap.txt", "first")),
 )

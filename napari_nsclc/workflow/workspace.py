@@ -35,7 +35,7 @@ from psygnal import Signal
 
 from .. import __version__, registry
 from ..formats.masks import load_case
-from ..model import Case, NsclcFormatError
+from ..model import Case, NothingToWrite, NsclcFormatError
 from . import identity
 from .changes import CaseChanges, case_changes
 from .corrections import detached, overlay
@@ -432,9 +432,8 @@ class Workspace:
             case.group = self._originals[self._position(case_id)].group
             try:
                 registry.write([case], out, spec.name, overwrite=True)
-            except NsclcFormatError as error:
-                if "nothing to write" not in error.problem:
-                    raise
+            except NothingToWrite:
+                pass  # a case with nothing this writer writes: its other files are still saved
         image = _relative_or_none(case.image.path, self.root)
         staged = {}
         for path in sorted(p for p in out.rglob("*") if p.is_file()):
