@@ -249,8 +249,10 @@ def test_a_dataset_with_nothing_readable_is_unusable_input(tmp_path, capsys):
     source = build_nsclc_nat(tmp_path / "nat", n_cases=1, shape=(40, 50))
     for path in source.rglob("*.png"):
         fx.truncate(path, 0.1)
-    assert _run(source, "--to", "coco", "-o", tmp_path / "out.json") in (1, 2)
-    assert not (tmp_path / "out.json").exists() or json.loads((tmp_path / "out.json").read_text())["annotations"] == []
+    assert _run(source, "--to", "coco", "-o", tmp_path / "out.json") == 2
+    assert capsys.readouterr().err == ("napari-nsclc: error: nat: nothing could be read (Mask/1.png: the image is "
+                                       "truncated or damaged: its header cannot be read)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nat"]
 
 
 # --------------------------------------------------------------------------- interrupts
@@ -385,3 +387,22 @@ def test_on_a_terminal_progress_is_a_bar_with_an_eta(nat, tmp_path):
     assert process.returncode == 0
     assert "\r" in shown and "6/6" in shown and "100%" in shown
     assert "<00:00" in shown  # tqdm's elapsed<remaining
+
+
+def test_one_case_to_a_json_file_and_a_run_that_fails_leaves_no_folder(tmp_path, capsys):
+    import socket
+
+    from napari_nsclc.model import NsclcFormatError
+
+    source = build("geojson", tmp_path / "src")  # one GeoJSON file: one case
+    assert _run(source, "--to", "geojson", "-o", tmp_path / "one.json") == 0
+    assert json.loads((tmp_path / "one.json").read_text())["type"] == "FeatureCollection"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "src"]  # no work folder for one file
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    nat = build_nsclc_nat(tmp_path / "nat", n_cases=2, shape=(40, 50))
+    with pytest.raises(NsclcFormatError, match="no Dask scheduler listens there"):
+        convert(nat, "masks", tmp_path / "never", scheduler=f"tcp://127.0.0.1:{port}", say=lambda line: None)
+    assert not (tmp_path / "never").exists()

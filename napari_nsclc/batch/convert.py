@@ -28,6 +28,7 @@ and leaves no partial file in the output. No napari or Qt import.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -222,6 +223,7 @@ def convert(
     source_id = Source.of(source, source_spec.name)
     job = steps.Job(spec.name, mode, str(output.resolve()), str(work.resolve()), source_id.run, fresh=overwrite,
                     image_root=_image_root(cases, mode))  # fmt: skip
+    created = [folder for folder in (output, work) if not folder.exists()]
     _make_folder(job.staging, output)
     state = _Run(job, spec, prior, overwrite, result, Manifest(job_record), _protected(source, cases))
     keys = steps.case_keys(cases)
@@ -234,13 +236,19 @@ def convert(
                     for outcome in outcomes:
                         state.take(outcome)
                 state.finish(cases)
-            except KeyboardInterrupt as stop:
-                state.keep_unreached(keys)
-                state.manifest.save(work)
-                raise Interrupted(caught.get("signal", signal.SIGINT), state.done, len(cases)) from stop
+            except BaseException as stop:  # what is finished is recorded, whatever stopped the rest
+                if state.done:
+                    state.keep_unreached(keys)
+                    state.manifest.save(work)
+                if isinstance(stop, KeyboardInterrupt):
+                    raise Interrupted(caught.get("signal", signal.SIGINT), state.done, len(cases)) from stop
+                raise
         state.manifest.save(work)
     finally:
         shutil.rmtree(job.staging.parent, ignore_errors=True)
+        for folder in reversed(created):  # a run that wrote nothing leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return result
 
 
