@@ -250,8 +250,8 @@ def test_a_dataset_with_nothing_readable_is_unusable_input(tmp_path, capsys):
     for path in source.rglob("*.png"):
         fx.truncate(path, 0.1)
     assert _run(source, "--to", "coco", "-o", tmp_path / "out.json") == 2
-    assert capsys.readouterr().err == ("napari-nsclc: error: nat: nothing could be read (Mask/1.png: the image is "
-                                       "truncated or damaged: its header cannot be read)\n")
+    assert capsys.readouterr().err == (f"napari-nsclc: error: {source}: nothing could be read (Mask/1.png: the image "
+                                       "is truncated or damaged: its header cannot be read)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nat"]
 
 
