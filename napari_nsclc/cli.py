@@ -495,6 +495,7 @@ def _run_formats(args) -> int:
 
 def _run_open(args) -> int:
     from ._reader import add_to_viewer, is_image_mask_pair, read_image_mask_pair_layers
+    from .formats.slide import is_slide
 
     paths = [str(p) for p in args.paths]
     # the arguments first, the display after: a missing file is reported as a missing file
@@ -516,6 +517,11 @@ def _run_open(args) -> int:
 
         # docked before opening, so that it picks up a dataset's cases as its layers arrive
         viewer.window.add_dock_widget(CaseNavigator(viewer), name="Cases", area="right", tabify=True)
+        if any(is_slide(path) for path in args.paths):
+            from .widgets.gigapixel import LabelPyramidWidget
+
+            # shows the slide's label pyramid, or offers to create it, as the slide arrives
+            viewer.window.add_dock_widget(LabelPyramidWidget(viewer), name="Label pyramid", area="right", tabify=True)
         viewer.open(paths, plugin="napari-nsclc")
     if args.screenshot:
         return _screenshot_and_close(viewer, args.screenshot)

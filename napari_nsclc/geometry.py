@@ -448,7 +448,7 @@ def valid_parts(polygon: Polygon) -> list[Polygon]:
                     kind=polygon.kind) for g in parts]
 
 
-def _ring_crossings(ring: np.ndarray):
+def ring_crossings(ring: np.ndarray):
     """Where each edge of a closed ring crosses the pixel-centre rows: (row, x)."""
     y0, x0 = ring[:, 0], ring[:, 1]
     y1, x1 = np.roll(y0, -1), np.roll(x0, -1)
@@ -479,7 +479,7 @@ def _polygon_mask(polygon: Polygon, shape: tuple[int, int]) -> tuple[tuple[slice
     c1 = min(int(np.floor(points[:, 1].max())) + 1, shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    crossings = [_ring_crossings(ring) for ring in rings]
+    crossings = [ring_crossings(ring) for ring in rings]
     row = np.concatenate([c[0] for c in crossings])
     x = np.concatenate([c[1] for c in crossings])
     keep = (row >= r0) & (row < r1)
@@ -589,7 +589,7 @@ def polygon_run_lengths(polygon: Polygon, shape: tuple[int, int]) -> np.ndarray:
     columns, ys = [], []
     for ring in rings:
         if len(ring) >= 3:
-            column, y = _ring_crossings(ring[:, ::-1])  # scan columns: x plays the part of the row
+            column, y = ring_crossings(ring[:, ::-1])  # scan columns: x plays the part of the row
             columns.append(column)
             ys.append(y)
     column = np.concatenate(columns) if columns else np.zeros(0, np.int64)

@@ -60,6 +60,8 @@ __all__ = [
     "layer_to_model",
     "model_to_layer",
     "plugin_metadata",
+    "pyramid_to_layer",
+    "region_to_layer",
     "restore_layer_state",
 ]
 
@@ -423,6 +425,38 @@ def case_to_layers(case: Case) -> list[LayerDataTuple]:
     for obj in [*case.masks, *case.polygons, *case.boxes, *case.points]:
         layers.append(model_to_layer(obj, case))
     return layers
+
+
+def pyramid_to_layer(pyramid, origin: tuple[float, float] = (0.0, 0.0)) -> LayerDataTuple:
+    """A multiscale Labels layer showing a :class:`~napari_nsclc.label_pyramid.LabelPyramid` from disk.
+
+    Its levels are the pyramid's zarr arrays, read a view at a time; placed
+    like its slide (the pyramid's level-0 pixel size, the slide's ``origin``).
+    napari shows a multiscale Labels layer read-only: regions are painted
+    through :func:`region_to_layer`.
+    """
+    image = ImageRef(shape=pyramid.shape, pixel_size=pyramid.pixel_size, unit=pyramid.unit, origin=tuple(origin),
+                     name=pyramid.name)  # fmt: skip
+    mask = LabelMask(f"{pyramid.name} (label pyramid)", list(pyramid.levels), pyramid.schema,
+                     attributes={"label_pyramid": str(pyramid.path)})  # fmt: skip
+    return mask_to_layer(mask, Case(pyramid.name, image))
+
+
+def region_to_layer(edit, pyramid, origin: tuple[float, float] = (0.0, 0.0)) -> LayerDataTuple:
+    """An editable Labels layer for an open region (:class:`~napari_nsclc.label_pyramid.editing.RegionEdit`).
+
+    Its data is the edit's own array, at full resolution, placed over the
+    region of the pyramid's layer; every napari paint tool works on it.
+    """
+    dy, dx = pyramid.pixel_size
+    place = (origin[0] + edit.y0 * dy, origin[1] + edit.x0 * dx)
+    image = ImageRef(shape=edit.shape, pixel_size=pyramid.pixel_size, unit=pyramid.unit, origin=place,
+                     name=pyramid.name)  # fmt: skip
+    name = f"editing {pyramid.name}: y {edit.y0}..{edit.y1}, x {edit.x0}..{edit.x1}"
+    mask = LabelMask(name, edit.labels, pyramid.schema, attributes={"region_edit": [edit.y0, edit.x0]})
+    data, kwargs, kind = mask_to_layer(mask, Case(pyramid.name, image))
+    kwargs["opacity"] = 0.7
+    return data, kwargs, kind
 
 
 # --------------------------------------------------------------------------- layers -> model

@@ -4,7 +4,9 @@
 # the whole test suite in a virtual X server, since napari's canvas needs a real
 # display. With no arguments, the tests that open a napari window (marker "gui")
 # then run again on PyQt6, so that switching the Qt binding stays a one-line change.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k coco` (one run, on $QT_API).
+# Both runs use two pytest-xdist workers (the machine's two cores); a test file stays
+# on one worker (--dist loadfile), so its module fixtures are built once.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k coco` (one run, one process, on $QT_API).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,6 +17,6 @@ if [ "$#" -gt 0 ]; then
   QT_API="${QT_API:-pyqt5}" run "$@"
   exit
 fi
-QT_API=pyqt5 run
+QT_API=pyqt5 run -n 2 --dist loadfile
 echo "test.sh: the napari window tests again, on PyQt6"
-QT_API=pyqt6 run -m gui
+QT_API=pyqt6 run -n 2 --dist loadfile -m gui

@@ -303,8 +303,9 @@ def test_an_interrupt_leaves_only_whole_files_and_the_next_run_finishes_the_job(
     assert hidden == [".nsclc-convert", ".nsclc-convert/manifest.json"]  # no staging, no temporary file
     done = Manifest.load(out / ".nsclc-convert").cases
     assert all(all(written.get(r.partition("/")[2]) for r in entry.outputs) for entry in done.values())
-    resumed = subprocess.run([sys.executable, "-m", "napari_nsclc.cli", "convert", str(source), "--to", "masks",
-                              "-o", str(out), "--workers", "1"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = [sys.executable, "-m", "napari_nsclc.cli", "convert", str(source), "--to", "masks", "-o", str(out),
+             "--workers", "1"]  # fmt: skip
+    resumed = subprocess.run(again, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(done)} unchanged since the last run, skipped" in resumed.stdout
     assert outputs(out) == reference
@@ -325,8 +326,9 @@ def test_an_interrupted_coco_file_is_not_left_half_written(many, tmp_path):
     assert process.returncode == 143
     assert not out.exists()  # the file is streamed from all parts at the end, into a temporary file renamed at once
     assert [p.name for p in tmp_path.iterdir()] == [".nat.json.nsclc-convert"]
-    resumed = subprocess.run([sys.executable, "-m", "napari_nsclc.cli", "convert", str(source), "--to", "coco",
-                              "-o", str(out), "--workers", "1"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = [sys.executable, "-m", "napari_nsclc.cli", "convert", str(source), "--to", "coco", "-o", str(out),
+             "--workers", "1"]  # fmt: skip
+    resumed = subprocess.run(again, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0 and "unchanged since the last run, skipped" in resumed.stdout
     fresh = tmp_path / "fresh.json"
     registry.write(registry.read(source), fresh, "coco")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import masks as mask_io
-from ..model import Case, LabelMask, NsclcFormatError, image_size
+from ..model import Case, NsclcFormatError, image_size
 from . import families
 from .casefiles import file_masks, primary_file, reader_problems
 from .problems import NOTE, PROBLEM, Problem, classify_warning, display_path

@@ -42,6 +42,7 @@ from ._slide_tiles import TiledLevel
 __all__ = [
     "CAMELYON_MASK_SCHEMA",
     "FORMAT",
+    "companion_paths",
     "is_slide",
     "open_pyramid",
     "read_slide",
@@ -414,8 +415,9 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _companion_paths(path: Path) -> dict[str, Path]:
-    """Same-named annotation and mask files next to a slide, as ASAP pairs them."""
+def companion_paths(path: str | Path) -> dict[str, Path]:
+    """Same-named annotation and mask files next to a slide, as ASAP pairs them: ``{"xml" | "geojson" | "mask": path}``."""
+    path = Path(path)
     stem = _stem(path)
     found = {}
     for kind, names in (
@@ -567,7 +569,7 @@ def read_slide(path: str | Path, *, companions: bool = True) -> list[Case]:
         case.masks.append(_mask_from_levels(levels, path, info))
         return [case]
     if companions:
-        found = _companion_paths(path)
+        found = companion_paths(path)
         for kind in ("xml", "geojson"):
             if kind in found:
                 _attach_annotations(case, found[kind])

@@ -6,7 +6,7 @@ from qtpy.QtWidgets import QInputDialog, QMessageBox
 
 from .. import workflow
 
-__all__ = ["QUESTIONS", "ask", "named_annotator"]
+__all__ = ["QUESTIONS", "annotator_named", "ask", "named_annotator"]
 
 _ACCEPT, _REJECT, _DESTRUCTIVE = (QMessageBox.ButtonRole.AcceptRole, QMessageBox.ButtonRole.RejectRole,
                                   QMessageBox.ButtonRole.DestructiveRole)  # fmt: skip
@@ -51,4 +51,15 @@ def named_annotator(workspace: workflow.Workspace, ask) -> bool:
     if not name or name == "cancel":
         return False
     workspace.annotator = workflow.set_annotator(name)
+    return True
+
+
+def annotator_named(ask) -> bool:
+    """Make sure changes outside a workspace (a label pyramid's commits) are stamped with a name: asked once."""
+    if workflow.annotator():
+        return True
+    name = ask("annotator", "Your name, stamped on every correction you commit:")
+    if not name or name == "cancel":
+        return False
+    workflow.set_annotator(name)
     return True
