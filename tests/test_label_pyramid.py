@@ -443,3 +443,16 @@ def test_commits_to_uint16_pyramids_and_to_other_tools_codecs_read_back_through_
     reference[1200:2100, 600:1300] = labels
     for level, expected in enumerate(_window_reference(reference, len(pyramid.levels))):
         np.testing.assert_array_equal(zarr.open_array(str(path / str(level)), mode="r")[:], expected)
+
+
+def test_an_autosave_made_before_the_annotator_was_named_goes_with_the_commit(tmp_path, monkeypatch):
+    monkeypatch.delenv("NSCLC_ANNOTATOR", raising=False)
+    monkeypatch.setenv("NSCLC_CONFIG_DIR", str(tmp_path / "config"))  # nobody named yet
+    editor = RegionEditor(LabelPyramid.create(tmp_path / "p.zarr", (2000, 2000), chunk=256, schema=SCHEMA))
+    edit = editor.open(0, 0, 300, 300)
+    edit.labels[:50] = 1
+    assert editor.autosave().name == "unnamed.npz"
+    monkeypatch.setenv("NSCLC_ANNOTATOR", "alice")  # named when committing
+    editor.commit()
+    assert list((tmp_path / "p.zarr" / ".nsclc-autosave").iterdir()) == []
+    assert RegionEditor(LabelPyramid.open(tmp_path / "p.zarr")).unfinished() is None

@@ -151,6 +151,7 @@ class RegionEditor:
         self.max_side = int(max_side)
         self.current: RegionEdit | None = None
         self._autosaved_crc: int | None = None  # of the labels last autosaved, so an unchanged region is not rewritten
+        self._autosaved_to: Path | None = None  # where, in case the annotator was named only since
 
     def open(self, y0: int, x0: int, y1: int, x1: int) -> RegionEdit:
         """Open ``[y0:y1, x0:x1]`` of level 0 for painting (clipped to the slide).
@@ -234,8 +235,10 @@ class RegionEditor:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, region=np.array([edit.y0, edit.x0, edit.y1, edit.x1]), original=edit.original,
                             labels=edit.labels, saved_at=np.array(utc_now()))  # fmt: skip
+        if self._autosaved_to is not None and self._autosaved_to != self.autosave_path:
+            self._autosaved_to.unlink(missing_ok=True)  # named since: the region moves to the name's file
         path = atomic_write_bytes(self.autosave_path, buffer.getvalue())
-        self._autosaved_crc = crc
+        self._autosaved_crc, self._autosaved_to = crc, path
         self.autosaved.emit(path)
         return path
 
@@ -266,7 +269,7 @@ class RegionEditor:
             raise NsclcFormatError(self.autosave_path, "holds no region to restore")
         (y0, x0, y1, x1), original, labels, _ = saved
         self.current = RegionEdit(y0, x0, y1, x1, original, labels)
-        self._autosaved_crc = zlib.crc32(np.ascontiguousarray(labels))
+        self._autosaved_crc, self._autosaved_to = zlib.crc32(np.ascontiguousarray(labels)), self.autosave_path
         self.opened.emit(self.current)
         return self.current
 
@@ -290,8 +293,9 @@ class RegionEditor:
         return (y0, x0, y1, x1), original, labels.astype(self.pyramid.dtype, copy=False), saved_at
 
     def _remove_autosave(self) -> None:
-        self._autosaved_crc = None
-        self.autosave_path.unlink(missing_ok=True)
+        for path in {self.autosave_path, self._autosaved_to} - {None}:
+            path.unlink(missing_ok=True)
+        self._autosaved_crc = self._autosaved_to = None
 
     def _require_open(self) -> RegionEdit:
         if self.current is None:
