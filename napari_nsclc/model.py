@@ -686,6 +686,20 @@ class Case:
         return out
 
 
+def unique_names(names: Iterable[str], joiner: str = " #") -> list[str]:
+    """The names made unique in order: a repeated name gets ``joiner`` and its count (``"a"``, ``"a #2"``, ``"a #3"``).
+
+    >>> unique_names(["a", "b", "a"])
+    ['a', 'b', 'a #2']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}{joiner}{seen[name]}")
+    return out
+
+
 def value_counts(values) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of an integer array, sorted, and how many elements hold each.
 

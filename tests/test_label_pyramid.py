@@ -296,7 +296,7 @@ _KILLER = textwrap.dedent('''
         "shadow": (journal, "_write_chunk_file", lambda *a: True),  # a new chunk written aside
         "commit": (os, "replace", lambda s, t: str(t).endswith("commit.json")),  # the commit point
         "move": (os, "replace", lambda s, t: not in_journal(s, t)),  # a chunk moved into its level
-        "fsync": (journal, "_fsync", lambda *a: True),
+        "fsync": (journal, "_fsync_file", lambda *a: True),
         "rmtree": (shutil, "rmtree", lambda *a: True),
     }
     module, name, matches = kinds[where]

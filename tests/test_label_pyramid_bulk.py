@@ -261,7 +261,7 @@ _KILLER = textwrap.dedent("""
     if where == "write":  # while the new chunks are written aside
         journal.Transaction.write = counted(journal.Transaction.write)
     elif where == "fsync":  # while they are flushed, before the commit point
-        journal._fsync = counted(journal._fsync)
+        journal._fsync_file = counted(journal._fsync_file)
     elif where == "move":  # after the commit point, while chunks are moved into the levels
         os.replace = counted(os.replace, only_applying=True)
     polygons = np.load(sys.argv[4])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import registry
-from ..model import Case, NothingToWrite, NsclcFormatError
+from ..model import Case, NothingToWrite, NsclcFormatError, unique_names
 from .casefiles import case_files, primary_file
 from .manifest import CaseEntry, Manifest, file_sha256
 from .problems import Problem, display_path
@@ -99,12 +99,7 @@ class CaseOutcome:
 
 def case_keys(cases: Sequence[Case]) -> list[str]:
     """A key per case, unique within the dataset: its name, then ``#2``, ``#3`` for repeated names."""
-    seen: dict[str, int] = {}
-    keys = []
-    for case in cases:
-        seen[case.name] = seen.get(case.name, 0) + 1
-        keys.append(case.name if seen[case.name] == 1 else f"{case.name}#{seen[case.name]}")
-    return keys
+    return unique_names((case.name for case in cases), "#")
 
 
 def source_files(case: Case) -> list[Path]:

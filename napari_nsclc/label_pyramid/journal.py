@@ -35,20 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import _fsync_file, _fsync_folder
+
 __all__ = ["COMMIT", "JOURNAL", "Transaction", "apply", "recover"]
 
 #: The folder of pending changes inside a pyramid.
 JOURNAL = ".nsclc-journal"
 #: The file whose presence makes a staged change happen.
 COMMIT = "commit.json"
-
-
-def _fsync(path: Path, folder: bool = False) -> None:
-    descriptor = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _write_chunk_file(path: Path, data: bytes) -> None:
@@ -188,14 +182,14 @@ class Transaction:
             return record
         for path, keys in chunks.items():
             for key in keys:
-                _fsync(self.folder / path / key)
+                _fsync_file(self.folder / path / key)
         record = {**record, "change": self.folder.name}
         pending = self.folder / f".{COMMIT}.tmp"
         manifest = {"chunks": chunks, "record": record, "log": str(self.log) if self.log else None}
         pending.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        _fsync(pending)
+        _fsync_file(pending)
         os.replace(pending, self.folder / COMMIT)  # the commit point
-        _fsync(self.folder, folder=True)
+        _fsync_folder(self.folder)
         self.committed = True
         return apply(self.root, self.folder)
 
@@ -223,8 +217,7 @@ def apply(root: Path, journal: Path) -> dict:
                 os.replace(source, target)
             touched.add(target.parent)
     for folder in touched:
-        with contextlib.suppress(OSError):
-            _fsync(folder, folder=True)
+        _fsync_folder(folder)  # best effort, as every atomic write of the project
     shutil.rmtree(journal, ignore_errors=True)
     with contextlib.suppress(OSError):
         (Path(root) / JOURNAL).rmdir()  # only when no other change is pending

@@ -135,9 +135,7 @@ class LabelPyramid:
         import zarr
         from zarr.codecs import ZstdCodec
 
-        path = Path(path)
-        if path.exists():
-            raise NsclcFormatError(path, "already exists; open it, or choose a new name for the label pyramid")
+        path = free_target(path)
         if np.dtype(dtype) not in (np.dtype("uint8"), np.dtype("uint16")):
             raise NsclcFormatError(path, f"labels are uint8 or uint16 codes, not {dtype}")
         schema = schema or ClassSchema("labels", (), background=0)
@@ -429,6 +427,14 @@ def _listed_datasets(attributes: dict) -> list[str]:
     ome = attributes.get("ome") if isinstance(attributes.get("ome"), dict) else {}
     multiscales = ome.get("multiscales") or [{}]
     return [str(d.get("path")) for d in multiscales[0].get("datasets") or [] if isinstance(d, dict)]
+
+
+def free_target(path: str | Path) -> Path:
+    """``path`` as a Path, for a new pyramid; :class:`NsclcFormatError` naming it when something is there already."""
+    path = Path(path)
+    if path.exists():
+        raise NsclcFormatError(path, "already exists; open it, or choose a new name for the label pyramid")
+    return path
 
 
 def utc_now() -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import ClassSchema, NsclcFormatError, value_counts
-from .pyramid import LabelPyramid, utc_now
+from .pyramid import LabelPyramid, free_target, utc_now
 from .raster import rasterize
 from .tiling import any_blocks, finish_levels, in_memory_levels, tile_levels, write_tile
 
@@ -32,13 +32,6 @@ __all__ = ["CAMELYON_CLASSES", "create_for_slide", "empty_for_slide", "from_anno
 CAMELYON_CLASSES = {"_0": "tumor", "_1": "tumor", "Tumor": "tumor", "metastases": "tumor", "_2": "exclusion"}
 #: Level-0 side of the blocks copied from a mask TIFF at a time (a multiple of every chunk size used).
 _BLOCK = 2048
-
-
-def _free_target(target: Path) -> Path:
-    target = Path(target)
-    if target.exists():
-        raise NsclcFormatError(target, "already exists; open it, or choose a new name for the label pyramid")
-    return target
 
 
 def _created(target: Path, make):
@@ -143,7 +136,7 @@ def from_mask_tiff(tiff: str | Path, target: str | Path, *, schema: ClassSchema 
     """
     from ..formats.slide import CAMELYON_MASK_SCHEMA
 
-    tiff, target = Path(tiff), _free_target(Path(target))
+    tiff, target = Path(tiff), free_target(target)
     level0, info = _mask_level(tiff, shape)
     dtype = "uint16" if level0.dtype == np.uint16 else "uint8"
 
@@ -243,7 +236,7 @@ def from_annotations(annotation_file: str | Path, target: str | Path, *, shape: 
         ``schema``, a polygon wholly outside ``shape``; naming ``target``
         when it exists.
     """
-    path, target = Path(annotation_file), _free_target(Path(target))
+    path, target = Path(annotation_file), free_target(target)
     shape = tuple(int(s) for s in shape[:2])
     polygons, names, found = _polygons_of(path)
     schema, classes, order = _classes(path, names, found, schema)
@@ -276,7 +269,7 @@ def empty_for_slide(slide_path: str | Path, target: str | Path, *,
     """
     from ..formats.slide import open_pyramid
 
-    slide_path, target = Path(slide_path), _free_target(Path(target))
+    slide_path, target = Path(slide_path), free_target(target)
     _levels, info = open_pyramid(slide_path)
     return LabelPyramid.create(target, info["level_shapes"][0], schema=schema, **_pixel_size(info))
 

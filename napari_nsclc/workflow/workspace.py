@@ -35,7 +35,7 @@ from psygnal import Signal
 
 from .. import __version__, registry
 from ..formats.masks import load_case
-from ..model import Case, NothingToWrite, NsclcFormatError
+from ..model import Case, NothingToWrite, NsclcFormatError, unique_names
 from . import identity
 from .changes import CaseChanges, case_changes
 from .corrections import detached, overlay
@@ -108,7 +108,7 @@ class Workspace:
         self.corrections = corrections
         self.annotator = annotator
         self._originals = originals
-        self._ids = _unique_ids(originals)
+        self._ids = unique_names([case.name for case in originals], " #")  # "3", "3 #2" where a dataset repeats one
         self._index = {case_id: i for i, case_id in enumerate(self._ids)}
         self._edited: set[str] = set()
         self._seen: dict[str, str | None] = {}  # correction file -> its sha256 when last read or written here
@@ -651,16 +651,6 @@ def _relative_or_none(path, root: Path) -> str | None:
         return Path(path).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None
-
-
-def _unique_ids(cases: list[Case]) -> list[str]:
-    """Case names, made unique with ``" #2"``, ``" #3"`` where a dataset repeats one."""
-    seen: dict[str, int] = {}
-    ids = []
-    for case in cases:
-        seen[case.name] = seen.get(case.name, 0) + 1
-        ids.append(case.name if seen[case.name] == 1 else f"{case.name} #{seen[case.name]}")
-    return ids
 
 
 def _safe(text: str) -> str:
