@@ -45,6 +45,21 @@ def test_a_slide_without_a_pyramid_offers_to_create_one_from_what_lies_beside_it
     assert tuple(layer.scale) == (0.25, 0.25) and not dock.create_box.isVisible()
 
 
+def test_creating_from_a_file_asks_a_new_user_their_name_once(make_napari_viewer, wsi, qtbot, monkeypatch, tmp_path):
+    monkeypatch.delenv("NSCLC_ANNOTATOR")
+    monkeypatch.setenv("NSCLC_CONFIG_DIR", str(tmp_path / "config"))  # a first run: nobody named yet
+    asked = []
+    monkeypatch.setattr("napari_nsclc.widgets._questions.ask", lambda parent, key, *rest: asked.append(key) or "carol")
+    viewer = make_napari_viewer(show=True)
+    dock = LabelPyramidWidget(viewer)
+    viewer.window.add_dock_widget(dock)
+    viewer.open(wsi, plugin="napari-nsclc")
+    dock.source.setCurrentIndex(1)  # the ASAP XML
+    dock.create_button.click()
+    assert asked == ["annotator"]
+    assert [event["annotator"] for event in LabelPyramid.open(pyramid_path_for(wsi)).history()] == ["carol"]
+
+
 def test_a_mask_of_another_size_is_refused_and_no_pyramid_is_left(make_napari_viewer, wsi, qtbot, monkeypatch):
     builders.write_mask_pyramid(wsi.with_name("slide_mask.tif"), np.ones((2048, 4096), np.uint8), n_levels=2)
     errors = []

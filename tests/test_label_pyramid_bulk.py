@@ -656,3 +656,19 @@ def test_rasterize_on_a_20k_pyramid_with_default_tiles(tmp_path):
                                                           (x0 >> k) + ref.shape[1]), ref)  # fmt: skip
     assert result.polygons == 12 and result.pixels == sum(v["added"] for v in result.changed.values())
     assert (pyramid.levels[-1][:] > 0).sum() == pytest.approx(result.pixels / 32**2, rel=0.05)
+
+
+def test_a_pyramid_from_a_file_needs_a_name_for_its_edit_log_and_nothing_is_left_without_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("NSCLC_ANNOTATOR", raising=False)
+    monkeypatch.setenv("NSCLC_CONFIG_DIR", str(tmp_path / "config"))  # nobody named
+    tiff = builders.write_mask_pyramid(tmp_path / "m_mask.tif", np.ones((600, 500), np.uint8), n_levels=2, tile=256)
+    with pytest.raises(NsclcFormatError, match="a.zarr: no annotator name"):
+        from_mask_tiff(tiff, tmp_path / "a.zarr")
+    geojson = tmp_path / "t.geojson"
+    geojson.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                       "geometry": {"type": "Polygon", "coordinates": [[[10, 10], [90, 10], [90, 90], [10, 10]]]}}]}))
+    with pytest.raises(NsclcFormatError, match="b.zarr: no annotator name"):
+        from_annotations(geojson, tmp_path / "b.zarr", shape=(100, 100))
+    assert not (tmp_path / "a.zarr").exists() and not (tmp_path / "b.zarr").exists()
+    pyramid = from_mask_tiff(tiff, tmp_path / "a.zarr", annotator="carol")
+    assert [event["annotator"] for event in pyramid.history()] == ["carol"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import ClassSchema, NsclcFormatError, value_counts
-from .pyramid import LabelPyramid, free_target, utc_now
+from .pyramid import LabelPyramid, annotator_for, free_target, utc_now
 from .raster import rasterize
 from .tiling import any_blocks, finish_levels, in_memory_levels, tile_levels, write_tile
 
@@ -46,12 +46,6 @@ def _created(target: Path, make):
 def _pixel_size(info: dict) -> dict:
     mpp = info.get("mpp")
     return {"pixel_size": (mpp, mpp), "unit": "um"} if mpp else {"pixel_size": (1.0, 1.0), "unit": "px"}
-
-
-def _who(annotator: str | None) -> str:
-    from ..workflow import identity
-
-    return (annotator or identity.annotator() or "unknown").strip() or "unknown"
 
 
 # --------------------------------------------------------------------------- a mask TIFF
@@ -132,18 +126,20 @@ def from_mask_tiff(tiff: str | Path, target: str | Path, *, schema: ClassSchema 
     NsclcFormatError
         Naming the TIFF: not a readable TIFF, several samples per pixel (an
         RGB image), a non-integer pixel type, a level 0 of another shape
-        than ``shape``; naming ``target`` when it exists.
+        than ``shape``; naming ``target`` when it exists or when nobody is
+        named (``annotator``, ``NSCLC_ANNOTATOR`` or the stored name).
     """
     from ..formats.slide import CAMELYON_MASK_SCHEMA
 
     tiff, target = Path(tiff), free_target(target)
+    who = annotator_for(annotator, target)  # before anything is read or written: the edit log names everyone
     level0, info = _mask_level(tiff, shape)
     dtype = "uint16" if level0.dtype == np.uint16 else "uint8"
 
     def make() -> LabelPyramid:
         pyramid = LabelPyramid.create(target, level0.shape, dtype=dtype, schema=schema or CAMELYON_MASK_SCHEMA,
                                       **_pixel_size(info))  # fmt: skip
-        _copy_level0(pyramid, level0, tiff, _who(annotator))
+        _copy_level0(pyramid, level0, tiff, who)
         return pyramid
 
     return _created(target, make)
@@ -234,9 +230,10 @@ def from_annotations(annotation_file: str | Path, target: str | Path, *, shape: 
     NsclcFormatError
         Naming the file: unreadable, without polygons, classes missing from
         ``schema``, a polygon wholly outside ``shape``; naming ``target``
-        when it exists.
+        when it exists or when nobody is named.
     """
     path, target = Path(annotation_file), free_target(target)
+    who = annotator_for(annotator, target)
     shape = tuple(int(s) for s in shape[:2])
     polygons, names, found = _polygons_of(path)
     schema, classes, order = _classes(path, names, found, schema)
@@ -244,7 +241,7 @@ def from_annotations(annotation_file: str | Path, target: str | Path, *, shape: 
 
     def make() -> LabelPyramid:
         pyramid = LabelPyramid.create(target, shape, schema=schema, pixel_size=pixel_size, unit=unit)
-        rasterize(pyramid, [polygons[i] for i in order], [classes[i] for i in order], annotator=annotator)
+        rasterize(pyramid, [polygons[i] for i in order], [classes[i] for i in order], annotator=who)
         return pyramid
 
     return _created(target, make)

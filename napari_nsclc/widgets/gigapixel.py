@@ -158,6 +158,8 @@ class LabelPyramidWidget(QWidget):
         from ..label_pyramid import sources
 
         kind, path = self.source.currentData()
+        if kind != "empty" and not _questions.annotator_named(lambda *args: _questions.ask(self, *args)):
+            return  # what is drawn from a file is stamped with a name in the edit log
         image = _slide_image(self.viewer, self.slide)
         try:
             pyramid = sources.create_for_slide(self.slide, kind, path, pyramid_path_for(self.slide),
