@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = ["mode_2x2"]
 
+
 def mode_2x2(labels: np.ndarray) -> np.ndarray:
     """The mode of every 2x2 block of ``labels``, ties going to the higher code.
 

@@ -339,6 +339,10 @@ class LabelPyramid:
         cover: the level-``k - 1`` source is read from the pyramid and the
         region's new values are laid over it, so only the blocks that cover
         the change are computed, and at most a chunk around them rewritten.
+
+        Not :func:`~napari_nsclc.label_pyramid.tiling.finish_levels`, which
+        suits whole tiles: for one small region it reads every 2x2 group of
+        child chunks whole, and a 2,048² commit measured 182 ms instead of 99.
         """
         y0, x0, y1, x1 = box
         for level, (path, array) in enumerate(zip(self._paths, self.levels, strict=True)):
