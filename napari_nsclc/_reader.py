@@ -16,6 +16,7 @@ from pathlib import Path
 from . import registry
 from .layers import case_to_layers
 from .model import Case, NsclcFormatError
+from .nuclei import bulk_spans as nuclei_spans
 
 #: Warnings shown one by one before they are summarised, so a file with
 #: thousands of bad objects does not bury the user in notifications.
@@ -92,11 +93,17 @@ def read_layers(path) -> list:
     layers = []
     for p in paths:
         spec = registry.detect(p)
+        spans = nuclei_spans(p, spec.name)
+        if spans is not None:
+            layers.append(read_nuclei_layer(p, spec.name, spans))
+            continue
         if spec.write is None:
             cases = registry.read(p, spec.name)
             if not cases:
                 raise NsclcFormatError(p, "holds no image or annotation")
             layers.extend(case_layers_with_context(cases, 0, p))
+            for companion in {case.document.get("nuclei_file") for case in cases} - {None}:
+                layers.append(read_nuclei_layer(companion, "geojson"))
             continue
         from .workflow import open_shared
 
@@ -107,6 +114,30 @@ def read_layers(path) -> list:
             _show_warnings(case.provenance.warnings)
         layers.extend(scene_layers(members, p, len(workspace.cases)))
     return layers
+
+
+def read_nuclei_layer(path, format_name: str, spans=None) -> tuple:
+    """The outlines layer of a slide's nuclei (GeoJSON or COCO of many polygons), read with a progress bar."""
+    from napari.utils import progress
+
+    from .formats.slide import reference_image
+    from .layers import nuclei_to_layer
+    from .nuclei import read
+    from .nuclei.render import OutlineView
+
+    with progress(total=0, desc=f"Reading {Path(path).name}") as bar:
+
+        def report(stage: str, done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+                bar.n = 0
+            bar.set_description(f"{'Scanning' if stage == 'scan' else 'Parsing'} {Path(path).name}")
+            bar.update(done - bar.n)
+
+        nuclei = read(path, format_name, progress=report, spans=spans)
+    _show_warnings(nuclei.problems.messages(Path(path).name, "record"))
+    image = reference_image(path)
+    return nuclei_to_layer(OutlineView(nuclei, image.shape), image)
 
 
 def scene_indices(cases: list[Case], index: int) -> list[int]:

@@ -523,6 +523,12 @@ def _run_open(args) -> int:
             # shows the slide's label pyramid, or offers to create it, as the slide arrives
             viewer.window.add_dock_widget(LabelPyramidWidget(viewer), name="Label pyramid", area="right", tabify=True)
         viewer.open(paths, plugin="napari-nsclc")
+        from .layers import plugin_metadata
+
+        if any(plugin_metadata(layer).get("kind") == "nuclei" for layer in viewer.layers):
+            from .widgets.nuclei import NucleiWidget
+
+            viewer.window.add_dock_widget(NucleiWidget(viewer), name="Nuclei", area="right", tabify=True)
     if args.screenshot:
         return _screenshot_and_close(viewer, args.screenshot)
     return _run_event_loop()

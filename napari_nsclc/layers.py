@@ -674,3 +674,71 @@ def restore_layer_state(layer, state: LayerState) -> None:
     else:
         layer.data = state.data.copy()
     layer.features = state.features.copy()
+
+
+# --------------------------------------------------------------------------- nuclei at slide scale
+
+
+def nuclei_to_layer(view, image: ImageRef, name: str | None = None) -> LayerDataTuple:
+    """A multiscale Labels layer drawing a :class:`~napari_nsclc.nuclei.render.OutlineView`'s outlines.
+
+    Pixel values are class codes, coloured by the set's schema;
+    :data:`~napari_nsclc.nuclei.render.SELECTED` is drawn white. The set and
+    its view travel in ``metadata["nsclc"]`` for the Nuclei dock.
+    """
+    nuclei = view.nuclei
+    kwargs = {
+        "name": name or f"{nuclei.name} (nuclei)",
+        "multiscale": True,
+        "colormap": nuclei_colormap(nuclei),
+        "opacity": 1.0,
+        "metadata": {METADATA_KEY: {"kind": "nuclei", "nuclei": nuclei, "outline_view": view,
+                                    "image": _image_without_pixels(image)}},
+        **_placement(image, 2),
+    }
+    return list(view.levels), kwargs, "labels"
+
+
+def nuclei_colormap(nuclei) -> Any:
+    """The Labels colormap of a nuclei layer: the schema's colours, selected nuclei white, background clear."""
+    from .nuclei.render import SELECTED
+
+    colors = labels_colormap_dict(nuclei.schema)
+    colors[SELECTED] = (1.0, 1.0, 1.0, 1.0)
+    colors[0] = TRANSPARENT
+    return _direct_colormap(colors)
+
+
+def _direct_colormap(colors: dict):
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict=colors)
+
+
+def outline_edit_to_layer(edit, image: ImageRef) -> LayerDataTuple:
+    """Editable Shapes for an :class:`~napari_nsclc.nuclei.editing.OutlineEdit`: one polygon per nucleus,
+    ``features["class"]`` and ``features["nucleus"]`` (the nucleus index, -1 for one drawn here)."""
+    nuclei = edit.nuclei
+    colors = class_color_map(nuclei.schema)
+    features = pd.DataFrame({"class": pd.Categorical(edit.classes, categories=nuclei.schema.names),
+                             "nucleus": edit.indices.astype(np.int64)})
+    kwargs = {
+        "name": f"editing {nuclei.name} outlines",
+        "shape_type": "polygon",
+        "features": features,
+        "feature_defaults": {"class": nuclei.schema.names[0], "nucleus": -1},
+        "edge_color": "class",
+        "edge_color_cycle": shapes_color_cycle(colors, nuclei.schema.names),
+        "face_color": "transparent",
+        "edge_width": 1.5,
+        "metadata": {METADATA_KEY: {"kind": "nuclei_edit", "edit": edit}},
+        **_placement(image, 2),
+    }
+    return [np.asarray(ring, float) for ring in edit.rings], kwargs, "shapes"
+
+
+def outline_edit_from_layer(layer) -> tuple[list, list, list]:
+    """``(rings, classes, nucleus ids)`` of an outline-edit Shapes layer, for :meth:`OutlineEdit.apply`."""
+    features = layer.features
+    return ([np.asarray(ring, float)[:, -2:] for ring in layer.data],
+            [str(name) for name in features["class"]], [int(i) for i in features["nucleus"]])

@@ -10,6 +10,7 @@ import sys
 
 import napari_nsclc.datasets
 import napari_nsclc.formats
+import napari_nsclc.nuclei
 
 HEADLESS_MODULES = [
     "napari_nsclc.model",
@@ -61,6 +62,8 @@ HEADLESS_MODULES = [
     "napari_nsclc.label_pyramid.export",
     "napari_nsclc.label_pyramid.sources",
     "napari_nsclc.formats._coco_parts",
+    "napari_nsclc.nuclei",
+    *[f"napari_nsclc.nuclei.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.nuclei.__path__)],
     "napari_nsclc.layers",
     *[f"napari_nsclc.formats.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.formats.__path__)],
     *[f"napari_nsclc.datasets.{m.name}" for m in pkgutil.iter_modules(napari_nsclc.datasets.__path__)],

@@ -569,7 +569,12 @@ def read_slide(path: str | Path, *, companions: bool = True) -> list[Case]:
         case.masks.append(_mask_from_levels(levels, path, info))
         return [case]
     if companions:
+        from ..nuclei import bulk_spans
+
         found = companion_paths(path)
+        if "geojson" in found and bulk_spans(found["geojson"], "geojson") is not None:
+            # a slide's nuclei (thousands of detections) are drawn by the nuclei layer, not as Shapes
+            case.document["nuclei_file"] = str(found.pop("geojson"))
         for kind in ("xml", "geojson"):
             if kind in found:
                 _attach_annotations(case, found[kind])

@@ -1,0 +1,66 @@
+"""Nuclei at slide scale: 100k to 1M classified outlines, read in bulk, drawn on demand, edited with undo.
+
+* :mod:`.jsonscan` finds each record of a big JSON file without parsing the whole document;
+* :mod:`.geojson` and :mod:`.coco` read into a :class:`~.model.NucleusSet` and write back exactly;
+* :mod:`.model` holds the arrays, the selection, edits and undo;
+* :mod:`.render` draws the outlines as a lazily drawn label pyramid for napari;
+* :mod:`.editing` opens a region's outlines as plain polygons.
+
+None of it imports napari or Qt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..model import NsclcFormatError
+from .model import NucleusSet
+
+__all__ = ["NUCLEI_FROM", "NucleusSet", "bulk_spans", "read", "write"]
+
+#: From this many polygon records a GeoJSON or COCO file opens as nuclei; smaller ones stay Shapes.
+NUCLEI_FROM = 5000
+#: A record takes at least ~200 bytes, so smaller files are not even scanned.
+_SMALLEST_FILE = NUCLEI_FROM * 200
+_KEYS = {"geojson": "features", "coco": "annotations"}
+
+
+def bulk_spans(path, format_name: str):
+    """Where the records of a GeoJSON (``"geojson"``) or COCO (``"coco"``) file of at least
+    :data:`NUCLEI_FROM` records lie (:class:`~.jsonscan.ArraySpans`, handed on to :func:`read`);
+    ``None`` for a smaller file or another format."""
+    from .jsonscan import array_spans
+
+    path = Path(path)
+    if format_name not in _KEYS or not path.is_file() or path.stat().st_size < _SMALLEST_FILE:
+        return None
+    try:
+        spans = array_spans(path, _KEYS[format_name])
+    except (NsclcFormatError, OSError):
+        return None
+    return spans if len(spans.starts) >= NUCLEI_FROM else None
+
+
+def read(path, format_name: str, **options) -> NucleusSet:
+    """Read nuclei from a GeoJSON or COCO file (see :func:`.geojson.read`, :func:`.coco.read`)."""
+    if format_name == "geojson":
+        from . import geojson as module
+    elif format_name == "coco":
+        from . import coco as module
+    else:
+        raise NsclcFormatError(path, f"nuclei are read from GeoJSON or COCO, not {format_name}")
+    return module.read(path, **options)
+
+
+def write(nuclei: NucleusSet, path, format_name: str | None = None, **options) -> Path:
+    """Write nuclei as GeoJSON or COCO, chosen by ``format_name`` or the suffix (``.geojson``, else ``.json``
+    for COCO)."""
+    path = Path(path)
+    format_name = format_name or ("geojson" if path.suffix.lower() == ".geojson" else "coco")
+    if format_name == "geojson":
+        from . import geojson as module
+    elif format_name == "coco":
+        from . import coco as module
+    else:
+        raise NsclcFormatError(path, f"nuclei are written as GeoJSON or COCO, not {format_name}")
+    return module.write(nuclei, path, **options)
