@@ -63,8 +63,8 @@ class NucleiWidget(QWidget):
         self.legend.setSelectionBehavior(QTableWidget.SelectRows)
 
         self.lasso_button = QPushButton("Lasso select")
-        self.lasso_button.setToolTip("Draw around nuclei: those whose centre is inside are selected "
-                                     "(Shift adds to the selection). A click on a nucleus selects it.")
+        self.lasso_button.setToolTip("Draw around nuclei: those whose centre is inside are selected. "
+                                     "A click on a nucleus selects it (Shift-click adds it).")
         self.select_class_button = QPushButton("Select the class")
         self.clear_button = QPushButton("Clear selection")
         self.target = QComboBox()
@@ -229,8 +229,7 @@ class NucleiWidget(QWidget):
         if not len(lasso.data):
             return
         vertices = np.asarray(lasso.data[-1])[:, -2:]
-        shift = "Shift" in getattr(self.viewer, "_nsclc_modifiers", ())
-        self.nuclei.select(self.nuclei.inside(vertices), "add" if shift else "replace")
+        self.nuclei.select(self.nuclei.inside(vertices))
         lasso.selected_data = set(range(len(lasso.data)))
         lasso.remove_selected()
 
