@@ -30,8 +30,9 @@ Each measurement then runs in a fresh process (this script with a hidden
 Peak memory is each process's high-water mark (``VmHWM``, which equals
 ``ru_maxrss`` here: the files are generated in a child as well, so this
 process stays small, and Linux starts a child's ``ru_maxrss`` at its parent's
-peak). napari-nsclc parses files of 50k+ features on two worker processes,
-whose peaks are sampled from /proc and reported apart.
+peak). napari-nsclc parses files of 50k+ features partly in worker processes,
+whose peaks are sampled from /proc and reported apart. napari-nsclc's sources
+are checked before and after the run: a report says if they changed meanwhile.
 A child is stopped when it runs past ``--timeout`` or its resident memory
 passes ``--max-mb`` (default: 70 % of the memory available at the start).
 
@@ -57,9 +58,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_description, markdown_table  # noqa: E402
 
-CLASSES = (("Tumor", (200, 0, 0)), ("Immune cells", (160, 90, 160)), ("Stroma", (150, 200, 150)))
-VERTICES = 12
-SPACING = 40  # slide side = sqrt(N) * SPACING px
 RECLASSIFY = 10_000
 WINDOW = (1200, 900)
 RESULT = "BENCH-RESULT "
@@ -87,67 +85,6 @@ def ru_maxrss_mb() -> float:
 
 
 # --------------------------------------------------------------------------- the files
-
-
-def slide_side(count: int) -> float:
-    return math.sqrt(count) * SPACING
-
-
-def _uuids(rng, count: int) -> list[bytes]:
-    """``count`` random version-4 UUIDs as 36-byte strings, made with numpy."""
-    import numpy as np
-
-    raw = np.frombuffer(rng.bytes(16 * count), np.uint8).reshape(count, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
-    hexed = np.empty((count, 32), np.uint8)
-    hexed[:, 0::2] = digits[raw >> 4]
-    hexed[:, 1::2] = digits[raw & 15]
-    text = np.full((count, 36), ord("-"), np.uint8)
-    text[:, [i for i in range(36) if i not in (8, 13, 18, 23)]] = hexed
-    return text.view("S36").ravel().tolist()
-
-
-def write_geojson(path: Path, count: int, seed: int = 0) -> Path:
-    """A QuPath-like GeoJSON FeatureCollection of ``count`` nucleus polygons, written in a few seconds per million.
-
-    The rings are made with numpy and serialised in one ``orjson.dumps`` of the whole (N, 13, 2) array, which
-    is then cut into features; the rest of each feature is constant text around its uuid and class.
-    """
-    import numpy as np
-    import orjson
-
-    rng = np.random.default_rng(seed)
-    side = slide_side(count)
-    radius = rng.uniform(4, 9, count)[:, None]
-    centre = rng.uniform(10, side - 10, (count, 2))  # (x, y)
-    angles = np.linspace(0, 2 * np.pi, VERTICES, endpoint=False) + rng.uniform(0, 2 * np.pi, count)[:, None]
-    ring = np.empty((count, VERTICES + 1, 2))
-    ring[:, :VERTICES, 0] = centre[:, :1] + radius * np.cos(angles)
-    ring[:, :VERTICES, 1] = centre[:, 1:] + radius * np.sin(angles)
-    ring = np.round(ring, 2)
-    ring[:, VERTICES] = ring[:, 0]  # closed, as GeoJSON wants
-    text = orjson.dumps(ring, option=orjson.OPT_SERIALIZE_NUMPY)
-    pieces = text[3:-3].split(b"]],[[")  # text is [[[x,y],...],[[x,y],...]]: one piece per ring
-    if len(pieces) != count:
-        raise RuntimeError(f"cut {len(pieces)} rings out of {count}")
-    del text
-    ends = [b']]]},"properties":{"objectType":"detection","classification":{"name":' + orjson.dumps(name)
-            + b',"color":' + orjson.dumps(list(colour)) + b'},"isLocked":false}}' for name, colour in CLASSES]
-    start = b'{"type":"Feature","id":"'
-    middle = b'","geometry":{"type":"Polygon","coordinates":[[['
-    uuids = _uuids(rng, count)
-    joints = [start + uuids[0] + middle]
-    joints += [ends[(i - 1) % 3] + b",\n" + start + uuid + middle for i, uuid in enumerate(uuids[1:], start=1)]
-    items: list = [None] * (2 * count)
-    items[0::2] = joints
-    items[1::2] = pieces
-    with open(path, "wb") as out:
-        out.write(b'{"type":"FeatureCollection","features":[\n')
-        out.writelines(items)
-        out.write(ends[(count - 1) % 3] + b"\n]}\n")
-    return path
 
 
 # --------------------------------------------------------------------------- the children
@@ -358,7 +295,9 @@ def child_write(path: str, count: int) -> dict:
 
 def child_generate(path: str, count: int) -> dict:
     start = time.perf_counter()
-    write_geojson(Path(path), count)
+    from napari_nsclc.testing.nuclei import build_nuclei_geojson
+
+    build_nuclei_geojson(Path(path), count)
     return {"s": time.perf_counter() - start, "MB": Path(path).stat().st_size / 1e6}
 
 
@@ -379,6 +318,16 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     except (OSError, ValueError, IndexError):
         pass
     return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
+def _is_worker(pid: int) -> bool:
+    """Whether ``pid`` is one of napari-nsclc's parse workers (other children, forked from a big process for a
+    moment before they run something else, would show that process's memory)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"napari_nsclc.nuclei._workers" in handle.read()
+    except OSError:
+        return False
 
 
 def _group(pid: int) -> list[int]:
@@ -404,10 +353,9 @@ def run_child(mode: str, path: Path, count: int, timeout: float, max_mb: float, 
             time.sleep(0.1)
             total = 0.0
             for pid in _group(child.pid):
-                rss, hwm = _memory_mb(pid)
-                total += rss
-                if pid != child.pid:  # the parse workers (sampled: a peak in the last 0.1 s of one is missed)
-                    workers[pid] = max(workers.get(pid, 0.0), hwm)
+                total += _memory_mb(pid)[0]
+                if pid != child.pid and _is_worker(pid):  # sampled: a peak in a worker's last 0.1 s is missed
+                    workers[pid] = max(workers.get(pid, 0.0), _memory_mb(pid)[1])
             seen_mb = max(seen_mb, total)
             if time.monotonic() - start > timeout:
                 stopped = f"did not finish in {timeout:.0f} s"
@@ -436,6 +384,7 @@ def run_child(mode: str, path: Path, count: int, timeout: float, max_mb: float, 
     result["wall (s)"] = time.monotonic() - start
     result["seen (MB)"] = seen_mb
     result["workers peak (MB)"] = max(workers.values(), default=0.0)
+    result["workers"] = len(workers)
     return result
 
 
@@ -449,11 +398,20 @@ def _failed(result: dict) -> str | None:
     return result.get("failed")
 
 
-def _workers(peak: float) -> str:
-    return f" + workers {peak:,.0f} each" if peak > 0 else ""
+def _workers(result: dict) -> str:
+    count, peak = result.get("workers", 0), result.get("workers peak (MB)", 0.0)
+    if not count:
+        return ""
+    return f" + 1 worker {peak:,.0f}" if count == 1 else f" + {count} workers <= {peak:,.0f} each"
 
 
-def report(sizes: list[int], results: dict, files: dict, timeout: float, max_mb: float) -> str:
+def code_state() -> dict[str, int]:
+    """Modification times of napari-nsclc's Python files (other people may be editing them during a run)."""
+    package = Path(__file__).resolve().parents[1] / "napari_nsclc"
+    return {str(p.relative_to(package.parent)): p.stat().st_mtime_ns for p in sorted(package.rglob("*.py"))}
+
+
+def report(sizes: list[int], results: dict, files: dict, timeout: float, max_mb: float, changed: list[str]) -> str:
     header = ["nuclei", "nsclc open (s)", "bare napari (s)", "bare / nsclc", "nsclc peak RSS (MB)",
               "bare peak RSS (MB)", "frame median / p95 / max (ms)", "reclassify 10k / undo (ms)",
               "write GeoJSON (s)", "headless read (s, peak MB)"]
@@ -468,8 +426,11 @@ def report(sizes: list[int], results: dict, files: dict, timeout: float, max_mb:
             row.append(f"> {timed / nsclc['open (s)']:.0f}x" if timed else "-")
         else:
             row.append(f"{bare['open (s)'] / nsclc['open (s)']:.1f}x")
-        row.append("-" if _failed(nsclc) else f"{nsclc['open peak (MB)']:,.0f}{_workers(nsclc['workers peak (MB)'])}")
-        row.append(f"> {bare['seen (MB)']:,.0f} when stopped" if _failed(bare) else f"{bare['open peak (MB)']:,.0f}")
+        row.append("-" if _failed(nsclc) else f"{nsclc['open peak (MB)']:,.0f}{_workers(nsclc)}")
+        if not _failed(bare):
+            row.append(f"{bare['open peak (MB)']:,.0f}")
+        else:  # "timed (s)" is there when the process was stopped
+            row.append(f"> {bare['seen (MB)']:,.0f} when stopped" if "timed (s)" in bare else "-")
         if _failed(nsclc):
             row += ["-", "-"]
         else:
@@ -482,11 +443,12 @@ def report(sizes: list[int], results: dict, files: dict, timeout: float, max_mb:
             row += [_failed(write), "-"]
         else:
             row.append(f"{write['write (s)']:.2f}")
-            peaks = f"{write['read peak (MB)']:,.0f}{_workers(write['workers peak (MB)'])}"
-            row.append(f"{write['read (s)']:.1f} ({peaks})")
+            row.append(f"{write['read (s)']:.1f} ({write['read peak (MB)']:,.0f}{_workers(write)})")
         rows.append(row)
         notes.append(details(count, nsclc, bare, write, files[count]))
     load = os.getloadavg()
+    warning = ("\n**Warning**: napari-nsclc files changed during this run, so the rows may measure different "
+               "versions: " + ", ".join(f"`{name}`" for name in changed) + ".\n") if changed else ""
     where = f"canvas {canvas[0]} x {canvas[1]} px" if canvas else f"window {WINDOW[0]} x {WINDOW[1]}"
     return f"""## Slide-scale nuclei: napari-nsclc against bare napari `add_shapes`
 
@@ -497,8 +459,8 @@ three classes in turn); every measurement in a fresh process, under Xvfb (Mesa s
 "Open" = from before `viewer.open(path, plugin="napari-nsclc")` (plugin import included), or before `json.load`
 for bare napari, until the canvas is drawn (Qt events processed, synchronous repaint, repeated while a paint made
 napari load data). Peak RSS is the measuring process's high-water mark (`VmHWM`; its `ru_maxrss` agrees, this
-script's own process staying at {ru_maxrss_mb():,.0f} MB); napari-nsclc parses on two worker processes from 50k
-features, whose own peak (each, sampled every 0.1 s) is given apart. Frame time: 40 pans of 1/10 of the view
+script's own process staying at {ru_maxrss_mb():,.0f} MB); napari-nsclc parses files of 50k+ features partly in
+worker processes, whose own peak (`VmHWM`, sampled every 0.1 s) is given apart. Frame time: 40 pans of 1/10 of the view
 at each of 3 zooms (whole slide, 1/8 of it, 1:1) and 10 zoom steps x1.5 in then out, each from the camera change
 until drawn.
 Reclassify: 10,000 random non-Stroma nuclei to Stroma, + layer refresh + drawn, whole slide in view; then undo.
@@ -508,7 +470,7 @@ Write: `nuclei.geojson.write` after that edit (untouched features copied byte fo
 
 {markdown_table(header, rows)}
 
-{chr(10).join(notes)}"""
+{chr(10).join(notes)}{warning}"""
 
 
 def details(count: int, nsclc: dict, bare: dict, write: dict, file: dict) -> str:
@@ -531,12 +493,11 @@ def details(count: int, nsclc: dict, bare: dict, write: dict, file: dict) -> str
                      f"importable: {bare['bermuda importable']}, triangulation used: `{bare['triangulation']}`.")
     else:
         timed = f" (stopped {bare['timed (s)']:.0f} s after `json.load` began)" if bare.get("timed (s)") else ""
-        lines.append(f"- bare napari: {_failed(bare)}{timed}{': ' + bare['error'] if 'error' in bare else ''}; "
-                     f"resident memory seen up to {bare['seen (MB)']:,.0f} MB.")
+        seen = f"; resident memory seen up to {bare['seen (MB)']:,.0f} MB" if "seen (MB)" in bare else ""
+        lines.append(f"- bare napari: {_failed(bare)}{timed}{': ' + bare['error'] if 'error' in bare else ''}{seen}.")
     if not _failed(write):
         lines.append(f"- headless: read {write['read (s)']:.2f} s (peak {write['read peak (MB)']:,.0f} MB"
-                     f"{_workers(write['workers peak (MB)']).replace(' + workers', ', parse workers')}); "
-                     f"write {write['write (s)']:.2f} s, {write['written (MB)']:,.0f} MB.")
+                     f"{_workers(write)}); write {write['write (s)']:.2f} s, {write['written (MB)']:,.0f} MB.")
     else:
         lines.append(f"- headless: {_failed(write)}{': ' + write['error'] if 'error' in write else ''}.")
     return "\n".join(lines) + "\n"
@@ -562,7 +523,7 @@ def main(argv=None) -> int:
         with open("/proc/meminfo") as handle:
             available = next(int(line.split()[1]) for line in handle if line.startswith("MemAvailable"))
         args.max_mb = 0.7 * available / 1024
-    results, files = {}, {}
+    results, files, before = {}, {}, code_state()
     with tempfile.TemporaryDirectory(prefix="bench-nuclei-", dir=os.environ.get("NSCLC_BENCH_DIR")) as scratch:
         env = {**os.environ, "NAPARI_CONFIG": str(Path(scratch) / "napari-settings.yaml")}  # default settings
         for count in args.sizes:
@@ -582,7 +543,9 @@ def main(argv=None) -> int:
                 shown = {k: v for k, v in result.items() if k != "frames (ms)"}
                 print(f"  {mode}: {json.dumps(shown)}", flush=True)
             path.unlink()
-    text = report(args.sizes, results, files, args.timeout, args.max_mb)
+    after = code_state()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    text = report(args.sizes, results, files, args.timeout, args.max_mb, changed)
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -134,3 +134,34 @@ def test_click_selects_the_nucleus_under_the_cursor_and_delete_restore_and_outli
     np.testing.assert_allclose(ring[:-1], moved[:, ::-1] + 0.5)
     dock.undo_button.click()
     assert not nuclei.deleted.any() and target not in nuclei.outlines
+
+    # one selected nucleus opens alone: just that object becomes editable
+    nuclei.select([target])
+    dock.edit_button.click()
+    assert dock.edit_layer.features["nucleus"].tolist() == [target] and len(dock.edit_layer.data) == 1
+    dock.cancel_button.click()
+    assert dock.edit_layer is None and target not in nuclei.outlines
+
+
+def test_autosaved_edits_are_offered_back_after_a_crash_and_go_with_the_save(
+        make_napari_viewer, tmp_path, qtbot, monkeypatch):
+    monkeypatch.setenv("NSCLC_ANNOTATOR", "alice")
+    asked = []
+    monkeypatch.setattr("napari_nsclc.widgets._questions.ask",
+                        lambda parent, key, text: asked.append((key, text)) or "restore")
+    path = build_nuclei_geojson(tmp_path / "fov.geojson", 6000)
+    viewer, dock, _ = _open(make_napari_viewer, path)
+    dock.nuclei.select_class("Tumor")
+    dock.target.setCurrentText("Stroma")
+    dock.reclassify_button.click()
+    dock.autosave_now()  # what the dock's timer does every NSCLC_AUTOSAVE_SECONDS
+    assert "autosaved" in dock.status.text() and asked == []
+    edited = dock.nuclei.codes.copy()
+    viewer.close()  # a crash: nothing saved
+
+    viewer, dock, _ = _open(make_napari_viewer, path)
+    assert [key for key, _ in asked] == ["restore"] and "2,000 nuclei edited in fov" in asked[0][1]
+    np.testing.assert_array_equal(dock.nuclei.codes, edited)
+    assert [dock.legend.item(row, 1).text() for row in range(3)] == ["0", "2,000", "4,000"]
+    saved = dock.save(tmp_path / "fov.corrected.geojson", "geojson")
+    assert saved.exists() and dock.autosaver.unfinished() is None

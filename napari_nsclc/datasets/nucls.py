@@ -455,12 +455,27 @@ def _polygons_from_rows(rows: Sequence[dict], fname: str, warnings: list[str]) -
     if missing:
         how = "" if has_coords else (" rectangles from xmin..ymax are used" if has_box else " no nucleus can be placed")
         warnings.append(f"{fname}: missing columns {', '.join(missing)};{how or ' the rows still load'}")
+    if has_coords:  # every row's vertices in one numpy parse, not a float object per vertex
+        from ..nuclei.nucls import parse_rings
+
+        texts_x = [",".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else str(v)
+                   for v in (row["coords_x"] for row in rows)]
+        texts_y = [",".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else str(v)
+                   for v in (row["coords_y"] for row in rows)]
+        vertices, lengths, good = parse_rings(texts_x, texts_y)
+        ring_of_row = np.full(len(rows), -1)
+        ring_of_row[good] = np.arange(int(good.sum()))
+        starts = np.concatenate([[0], np.cumsum(lengths)])
     for number, row in enumerate(rows):
         label = f"{fname}: row {row.get('', number)}"
         raw = str(row.get("raw_classification") or row.get("main_classification") or "unlabeled")
         try:
             if has_coords:
-                xs, ys = _numbers(row["coords_x"]), _numbers(row["coords_y"])
+                k = ring_of_row[number]
+                if k < 0:
+                    xs, ys = _numbers(row["coords_x"]), _numbers(row["coords_y"])  # names the problem below
+                else:
+                    xs, ys = vertices[starts[k]:starts[k + 1]].T
             elif has_box:
                 x0, y0, x1, y1 = (float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
                 xs, ys = [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..model import NsclcFormatError
 from .model import NucleusSet
 
-__all__ = ["NUCLEI_FROM", "NucleusSet", "bulk_spans", "read", "write"]
+__all__ = ["EVENTS", "NUCLEI_FROM", "NucleusSet", "bulk_spans", "read", "record_save", "write"]
 
 #: From this many polygon records a GeoJSON or COCO file opens as nuclei; smaller ones stay Shapes.
 NUCLEI_FROM = 5000
@@ -38,7 +38,32 @@ def bulk_spans(path, format_name: str):
         spans = array_spans(path, _KEYS[format_name])
     except (NsclcFormatError, OSError):
         return None
-    return spans if len(spans.starts) >= NUCLEI_FROM else None
+    if len(spans.starts) < NUCLEI_FROM or not _outlines_first(path, spans, format_name):
+        return None
+    return spans
+
+
+def _outlines_first(path: Path, spans, format_name: str, sample: int = 50) -> bool:
+    """Whether most of the first records are polygons: 10k GeoJSON points or COCO boxes stay Points and Shapes."""
+    import orjson
+
+    from .jsonscan import read_spans
+
+    with open(path, "rb") as handle:
+        texts = read_spans(handle, spans.starts[:sample], spans.ends[:sample])
+    polygons = 0
+    for text in texts:
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        if format_name == "geojson":
+            geometry = record.get("geometry") if isinstance(record, dict) else None
+            polygons += isinstance(geometry, dict) and geometry.get("type") in ("Polygon", "MultiPolygon")
+        else:
+            segmentation = record.get("segmentation") if isinstance(record, dict) else None
+            polygons += isinstance(segmentation, list) and bool(segmentation)
+    return polygons * 2 > len(texts)
 
 
 def read(path, format_name: str, **options) -> NucleusSet:
@@ -52,9 +77,13 @@ def read(path, format_name: str, **options) -> NucleusSet:
     return module.read(path, **options)
 
 
+#: The edit log beside each saved file: one JSON line per save (who, when, from what, what changed).
+EVENTS = "nsclc-events.jsonl"
+
+
 def write(nuclei: NucleusSet, path, format_name: str | None = None, **options) -> Path:
     """Write nuclei as GeoJSON or COCO, chosen by ``format_name`` or the suffix (``.geojson``, else ``.json``
-    for COCO)."""
+    for COCO), and record the save in ``nsclc-events.jsonl`` beside it (see :func:`record_save`)."""
     path = Path(path)
     format_name = format_name or ("geojson" if path.suffix.lower() == ".geojson" else "coco")
     if format_name == "geojson":
@@ -63,4 +92,22 @@ def write(nuclei: NucleusSet, path, format_name: str | None = None, **options) -
         from . import coco as module
     else:
         raise NsclcFormatError(path, f"nuclei are written as GeoJSON or COCO, not {format_name}")
-    return module.write(nuclei, path, **options)
+    written = module.write(nuclei, path, **options)
+    record_save(nuclei, written, format_name)
+    return written
+
+
+def record_save(nuclei: NucleusSet, path: Path, format_name: str) -> dict:
+    """Append who saved ``path``, when, from which file, and what changed, to the edit log beside it."""
+    from datetime import datetime, timezone
+
+    from ..workflow.files import append_event
+    from ..workflow.identity import annotator
+
+    source = getattr(nuclei.source, "path", None)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    event = {"event": "nuclei saved", "annotator": annotator() or "unnamed", "time": now, "file": Path(path).name,
+             "format": format_name, "source": str(source) if source is not None else None,
+             "nuclei": int((~nuclei.deleted).sum()), **nuclei.edit_summary()}
+    append_event(Path(path).parent / EVENTS, event)
+    return event

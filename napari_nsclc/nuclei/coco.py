@@ -30,8 +30,19 @@ import orjson
 
 from ..formats._coco_writer import _collector_paused
 from ..formats.coco import _fail_if_not_coco, _numbers, schema_from_categories
-from ..model import CORNER, ClassInfo, ClassSchema, NsclcFormatError, color_to_hex, default_color, from_file, to_file
-from .geojson import BATCH, EMPTY, MALFORMED, NAN, PARALLEL_FROM, UNPARSABLE, GeoJsonSource, _chunks, _clean
+from ..model import CORNER, ClassInfo, ClassSchema, NsclcFormatError, color_to_hex, default_color, to_file
+from .geojson import (
+    BATCH,
+    EMPTY,
+    MALFORMED,
+    NAN,
+    PARALLEL_FROM,
+    UNPARSABLE,
+    GeoJsonSource,
+    _split,
+    _clean,
+    assemble,
+)
 from .jsonscan import ArraySpans, array_spans, parse_batches, read_spans
 from .model import UNCLASSIFIED, NucleusSet, Problems, ring_bounds
 
@@ -147,12 +158,11 @@ def _extract(path: str, starts: np.ndarray, ends: np.ndarray, first: int, catego
     problems, several, parts = Problems(), [], []
     with _collector_paused():  # no cycles are made here, and collections over millions of young lists cost seconds
         for offset, elements in parse_batches(path, spans, BATCH):
-            parts.append(_batch(elements, first + offset, categories, problems, several))
+            parts.append(_clean(_batch(elements, first + offset, categories, problems, several), problems))
             if progress is not None:
                 progress(offset + len(elements))
     part = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros((0, 2) if key == "vertices" else 0)
             for key in ("vertices", "lengths", "codes", "records")}
-    part = _clean(part, problems)  # NaN, fewer than three vertices, closed rings, crossings: as in GeoJSON
     # noted only for annotations that are shown, so a record is never both loaded and skipped
     for record in part["records"][np.isin(part["records"], several)].tolist():
         problems.add(SEVERAL, record)
@@ -216,7 +226,7 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     if workers is None:
         workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
     jobs = [(str(path), spans.starts[a:b], spans.ends[a:b], a, frozenset(categories))
-            for a, b in _chunks(total, max(1, workers))]
+            for a, b in _split(total, max(1, workers))]
     report = None if progress is None else (lambda done: progress("parse", done, total))
     if len(jobs) > 1:
         from . import _workers
@@ -241,12 +251,10 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
             schema = ClassSchema(schema.name, (*schema.classes, ClassInfo(free, UNCLASSIFIED, default_color(free))),
                                  background=None)
         codes[codes < 0] = schema.code_of(UNCLASSIFIED)
-    lengths = np.concatenate([part["lengths"] for part in parts])
-    vertices = from_file(np.concatenate([part["vertices"] for part in parts])[:, ::-1], CORNER)
     source = CocoSource(path, spans, mtime_ns, document, max(part["max_id"] for part in parts))
-    return NucleusSet(vertices, np.concatenate([[0], np.cumsum(lengths)]), codes, schema,
-                      records=np.concatenate([part["records"] for part in parts]), source=source,
-                      problems=problems, name=name or path.stem)
+    vertices, offsets, records = assemble(parts)
+    return NucleusSet(vertices, offsets, codes, schema, records=records, source=source, problems=problems,
+                      name=name or path.stem)
 
 
 # --------------------------------------------------------------------------- writing

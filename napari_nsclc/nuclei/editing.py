@@ -16,7 +16,7 @@ import numpy as np
 from ..model import NsclcFormatError
 from .model import NucleusSet
 
-__all__ = ["MAX_OUTLINES", "OutlineEdit", "open_region"]
+__all__ = ["MAX_OUTLINES", "OutlineEdit", "open_nuclei", "open_region"]
 
 #: napari's Shapes layer stays responsive to about this many polygons.
 MAX_OUTLINES = 3000
@@ -87,3 +87,25 @@ def open_region(nuclei: NucleusSet, ymin: float, xmin: float, ymax: float, xmax:
                                             "to edit their outlines")
     return OutlineEdit(nuclei, found, [nuclei.ring(i).copy() for i in found.tolist()],
                        nuclei.class_names(found), (ymin, xmin, ymax, xmax))
+
+
+def open_nuclei(nuclei: NucleusSet, indices, limit: int = MAX_OUTLINES) -> OutlineEdit:
+    """Open just ``indices`` (one nucleus, or the selection) for editing; the others stay untouched.
+
+    Raises
+    ------
+    NsclcFormatError
+        When more than ``limit`` nuclei are asked for, or one is deleted.
+    """
+    indices = np.unique(np.asarray(indices, dtype=np.int64).reshape(-1))
+    if len(indices) > limit:
+        raise NsclcFormatError(nuclei.name, f"{len(indices):,} nuclei are selected; select at most {limit:,} "
+                                            "to edit their outlines")
+    if nuclei.deleted[indices].any():
+        raise NsclcFormatError(nuclei.name, "a deleted nucleus cannot be edited; restore it first")
+    if not len(indices):
+        return OutlineEdit(nuclei, indices, [], [], (0.0, 0.0, 0.0, 0.0))
+    boxes = nuclei.bounds[indices]
+    bounds = (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
+    return OutlineEdit(nuclei, indices, [nuclei.ring(i).copy() for i in indices.tolist()],
+                       nuclei.class_names(indices), bounds)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import CORNER, ClassInfo, ClassSchema, NsclcFormatError, default_color, from_file, to_file
+from ..model import CORNER, ClassInfo, ClassSchema, NsclcFormatError, default_color, to_file
 from .jsonscan import ArraySpans, array_spans, parse_batches, read_spans
 from .model import UNCLASSIFIED, NucleusSet, Problems
 
@@ -160,7 +160,8 @@ def _extract(path: str, starts: np.ndarray, ends: np.ndarray, first: int, progre
     gc.disable()  # no cycles are made here, and collections over millions of young lists cost seconds
     try:
         for offset, elements in parse_batches(path, spans, BATCH):
-            parts.append(_batch(elements, first + offset, classes, colours, problems))
+            # cleaned batch by batch: the validity check's shapely polygons stay 20k at a time
+            parts.append(_clean(_batch(elements, first + offset, classes, colours, problems), problems))
             if progress is not None:
                 progress(offset + len(elements))
     finally:
@@ -169,7 +170,7 @@ def _extract(path: str, starts: np.ndarray, ends: np.ndarray, first: int, progre
     part = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros((0, 2) if key == "vertices" else 0)
             for key in ("vertices", "lengths", "codes", "records")}
     part.update(classes=list(classes), colours=colours, problems=problems)
-    return _clean(part, problems)
+    return part
 
 
 def _batch(elements: list, first: int, classes: dict, colours: dict, problems: Problems) -> dict:
@@ -244,6 +245,38 @@ def _clean(part: dict, problems: Problems) -> dict:
     return {**part, "vertices": vertices, "lengths": lengths, "codes": codes, "records": records}
 
 
+def assemble(parts: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model vertices ``(V, 2)`` ``(y, x)``, ring offsets and record indices of the parsed parts, in order.
+
+    Each part's file ``[x, y]`` vertices are turned into model coordinates in
+    place and dropped as they are copied, so the million-nucleus vertex array
+    exists twice at most, not three times.
+    """
+    lengths = np.concatenate([part["lengths"] for part in parts])
+    vertices = np.empty((int(lengths.sum()), 2))
+    start = 0
+    for part in parts:
+        flat = part.pop("vertices")
+        vertices[start:start + len(flat)] = flat[:, ::-1]
+        start += len(flat)
+        del flat
+    vertices -= CORNER  # file pixel corners -> model pixel centres, as model.from_file does
+    records = np.concatenate([part["records"] for part in parts])
+    return vertices, np.concatenate([[0], np.cumsum(lengths)]), records
+
+
+#: Features this process parses while a child process starts (about 0.3 s): this process takes that many more.
+HEAD_START = 25_000
+
+
+def _split(total: int, parts: int) -> list[tuple[int, int]]:
+    """Ranges of features per process, the first (parsed here, with warm imports) larger by :data:`HEAD_START`."""
+    if parts < 2:
+        return _chunks(total, 1)
+    first = min(total, (total + HEAD_START * (parts - 1)) // parts)
+    return [(0, first)] + [(a + first, b + first) for a, b in _chunks(total - first, parts - 1)]
+
+
 def _chunks(total: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, total, parts + 1).astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
@@ -280,7 +313,7 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     total = len(spans.starts)
     if workers is None:
         workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
-    pieces = _chunks(total, max(1, workers))
+    pieces = _split(total, max(1, workers))
     report = None if progress is None else (lambda done: progress("parse", done, total))
     if len(pieces) > 1:
         from . import _workers
@@ -307,12 +340,10 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
         raise NsclcFormatError(path, f"holds no usable nucleus outline ({detail})")
     schema = ClassSchema("geojson", tuple(ClassInfo(code, class_name, colour or default_color(code))
                                           for code, (class_name, colour) in enumerate(colours.items(), start=1)))
-    lengths = np.concatenate([part["lengths"] for part in parts])
-    vertices = from_file(np.concatenate([part["vertices"] for part in parts])[:, ::-1], CORNER)
+    vertices, offsets, records = assemble(parts)
     problems.found = {kind: sorted(records) for kind, records in problems.found.items()}
-    return NucleusSet(vertices, np.concatenate([[0], np.cumsum(lengths)]), codes, schema,
-                      records=np.concatenate([part["records"] for part in parts]),
-                      source=GeoJsonSource(path, spans, mtime_ns), problems=problems, name=name or path.stem)
+    return NucleusSet(vertices, offsets, codes, schema, records=records, source=GeoJsonSource(path, spans, mtime_ns),
+                      problems=problems, name=name or path.stem)
 
 
 # --------------------------------------------------------------------------- writing

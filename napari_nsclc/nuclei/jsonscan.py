@@ -14,6 +14,7 @@ number of backslashes is part of its string.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ __all__ = ["ArraySpans", "array_spans", "parse_batches", "read_spans"]
 
 BLOCK_BYTES = 32 << 20
 _BRACE_OPEN, _BRACE_CLOSE = ord("{"), ord("}")
-_QUOTE, _BACKSLASH, _LIST = ord('"'), ord("\\"), ord("[")
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 
 
 @dataclass
@@ -73,23 +74,19 @@ def _real_quotes(block: np.ndarray, quotes: np.ndarray, backslashes_before: int)
     return quotes[keep]
 
 
-def _key_before(handle, offset: int) -> str | None:
-    """The object key written just before ``offset`` (``"key" :``), read from the file."""
-    start = max(0, offset - 256)
-    handle.seek(start)
-    text = handle.read(offset - start).rstrip()
-    if not text.endswith(b":"):
-        return None
-    text = text[:-1].rstrip()
-    if not text.endswith(b'"'):
-        return None
-    opening = text.rfind(b'"', 0, len(text) - 1)
-    return text[opening + 1:-1].decode("utf-8", "replace") if opening >= 0 else None
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[[ord(" "), ord("\t"), ord("\r"), ord("\n")]] = True
+_LIST_CLOSE = ord("]")
 
 
 def array_spans(path: str | Path, key: str = "features",
                 progress: Callable[[int, int], None] | None = None) -> ArraySpans:
-    """Byte spans of the elements of the array under the root key ``key`` (or of a root array).
+    """Byte spans of the object elements of the array under the root key ``key`` (or of a root array).
+
+    Only braces outside strings are tracked (a nucleus's dozens of coordinate
+    brackets are not): an element is a ``{`` one object deep inside the root
+    object (or at the top of a root array), after the array's ``[``, and the
+    array ends at the first element followed by ``]``.
 
     Parameters
     ----------
@@ -103,74 +100,129 @@ def array_spans(path: str | Path, key: str = "features",
     Raises
     ------
     NsclcFormatError
-        When the file holds neither such an array nor a root array, or its brackets do not balance.
+        When the file holds neither such an array nor a root array, or is cut short.
     """
     path = Path(path)
     size = path.stat().st_size
+    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*\[')
     starts, ends = [], []
-    depth, in_string, backslashes = 0, False, 0
+    depth, in_string, backslashes, tail = 0, False, 0, b""
     element_depth, array_start, array_end, layout = None, -1, -1, ""
     with open(path, "rb") as handle:
+        head = handle.read(4096)
+        stripped = head.lstrip()
+        if stripped.startswith(b"["):
+            element_depth, array_start, layout = 0, len(head) - len(stripped), "list"
         offset = 0
         while offset < size:
             handle.seek(offset)
-            block = np.frombuffer(handle.read(BLOCK_BYTES), np.uint8)
-            if not len(block):
+            raw = handle.read(BLOCK_BYTES)
+            if not raw:
                 break
+            block = np.frombuffer(raw, np.uint8)
             quotes = _real_quotes(block, np.flatnonzero(block == _QUOTE), backslashes)
-            folded = block | 0x20  # '[' and ']' fold onto '{' and '}'
-            structural = np.flatnonzero((folded == _BRACE_OPEN) | (folded == _BRACE_CLOSE))
-            inside = (np.searchsorted(quotes, structural) + in_string) % 2 == 1
-            structural = structural[~inside]
-            delta = (_BRACE_OPEN + 1 - folded[structural].astype(np.int64))
+            braces = np.flatnonzero((block == _BRACE_OPEN) | (block == _BRACE_CLOSE))
+            braces = braces[(np.searchsorted(quotes, braces) + in_string) % 2 == 0]
+            delta = np.where(block[braces] == _BRACE_OPEN, 1, -1)
             after = depth + np.cumsum(delta)
             before = after - delta
             if element_depth is None:
-                element_depth, array_start, layout = _find_array(handle, block, structural, before, offset, key)
-            if element_depth is not None:
-                opens = structural[(delta > 0) & (before == element_depth)]
-                closes = structural[(delta < 0) & (after == element_depth)]
-                in_array = (opens + offset > array_start)
-                starts.append(opens[in_array] + offset)
-                ends.append(closes[closes + offset > array_start] + offset + 1)
-                closing = structural[(delta < 0) & (after == element_depth - 1)] + offset
-                closing = closing[closing > array_start]
-                if len(closing) and array_end < 0:
-                    array_end = int(closing[0]) + 1
+                array_start = _find_key(pattern, tail, raw, quotes, in_string, braces, after, depth)
+                if array_start >= 0:
+                    array_start += offset
+                    element_depth, layout = 1, "object"
+            if element_depth is not None and array_end < 0:  # after the array, only the balance is checked
+                opens = braces[(delta > 0) & (before == element_depth)] + offset
+                closes = braces[(delta < 0) & (after == element_depth)] + offset + 1
+                opens, closes = opens[opens > array_start], closes[closes > array_start]
+                last = _array_end(handle, block, offset, closes)
+                if last is not None:
+                    array_end = last
+                    opens, closes = opens[opens < array_end], closes[closes < array_end]
+                starts.append(opens)
+                ends.append(closes)
             in_string = bool((len(quotes) + in_string) % 2)
-            tail = 0
-            while tail < len(block) and block[-1 - tail] == _BACKSLASH:
-                tail += 1
-            backslashes = tail + (backslashes if tail == len(block) else 0)
+            run = 0
+            while run < len(block) and block[-1 - run] == _BACKSLASH:
+                run += 1
+            backslashes = run + (backslashes if run == len(block) else 0)
             depth = int(after[-1]) if len(after) else depth
-            offset += len(block)
+            tail = (tail + raw)[-(len(key) + 64):]  # a key may straddle several small blocks
+            offset += len(raw)
             if progress is not None:
                 progress(offset, size)
-    if element_depth is None:
-        raise NsclcFormatError(path, f"holds no {key!r} array")
-    if depth != 0 or in_string:
+        if element_depth is None:
+            raise NsclcFormatError(path, f"holds no {key!r} array")
+        starts_all = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        ends_all = np.concatenate(ends) if ends else np.zeros(0, np.int64)
+        if array_end < 0 and not len(starts_all):
+            array_end = _empty_array_end(handle, array_start)
+    if array_end < 0 or len(starts_all) != len(ends_all) or depth != 0 or in_string:
         raise NsclcFormatError(path, "is cut short or malformed: its brackets or quotes do not balance")
-    starts_all = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-    ends_all = np.concatenate(ends) if ends else np.zeros(0, np.int64)
-    if array_end >= 0:
-        starts_all, ends_all = starts_all[starts_all < array_end], ends_all[ends_all <= array_end]
-    if len(starts_all) != len(ends_all) or (len(starts_all) and (ends_all <= starts_all).any()):
-        raise NsclcFormatError(path, f"its {key!r} array holds something other than JSON objects")
+    if progress is not None:
+        progress(size, size)
     return ArraySpans(starts_all.astype(np.int64), ends_all.astype(np.int64), array_start, array_end, layout, size)
 
 
-def _find_array(handle, block, structural, before, offset, key):
-    """The depth of the wanted array's elements, the array's offset and the layout, once its ``[`` is seen."""
-    kinds = block[structural]
-    if len(structural) and before[0] == 0 and kinds[0] == _LIST:
-        return 1, int(structural[0]) + offset, "list"
-    for position in structural[(before == 1) & (kinds == _LIST)]:
-        where = handle.tell()
-        found = _key_before(handle, int(position) + offset)
+def _find_key(pattern, tail: bytes, raw: bytes, quotes, in_string: bool, braces, after, depth: int) -> int:
+    """Offset in ``raw`` of the ``[`` of ``"key": [`` outside strings, one object deep; -1 if not in this block."""
+    for match in pattern.finditer(tail + raw):
+        bracket = match.end() - 1 - len(tail)
+        if bracket < 0:
+            continue  # wholly in the previous block: already looked at
+        if (np.searchsorted(quotes, bracket) + in_string) % 2:
+            continue  # inside a string
+        k = np.searchsorted(braces, bracket)
+        if (int(after[k - 1]) if k else depth) == 1:
+            return bracket
+    return -1
+
+
+def _array_end(handle, block, offset: int, closes) -> int | None:
+    """Where the array ends (the byte after its ``]``) if one of the elements ending at ``closes`` is its last."""
+    if not len(closes):
+        return None
+    position = closes - offset  # the byte after each element's '}'
+    for _ in range(16):  # skip whitespace, vectorised: pretty-printed files indent a few bytes
+        inside = position < len(block)
+        blank = np.zeros(len(position), bool)
+        blank[inside] = _WHITESPACE[block[position[inside]]]
+        if not blank.any():
+            break
+        position = position + blank
+    inside = position < len(block)
+    following = np.zeros(len(position), np.uint8)
+    following[inside] = block[position[inside]]
+    position = position + offset
+    for k in np.flatnonzero(~inside | _WHITESPACE[following]):  # past the block, or a long run of blanks
+        following[k], position[k] = _next_byte(handle, int(position[k]))
+    last = np.flatnonzero(following == _LIST_CLOSE)
+    return int(position[last[0]]) + 1 if len(last) else None
+
+
+def _next_byte(handle, offset: int) -> tuple[int, int]:
+    """The first byte at or after ``offset`` that is not whitespace, and its offset (0 at the end of the file)."""
+    where = handle.tell()
+    try:
+        while True:
+            handle.seek(offset)
+            chunk = handle.read(4096)
+            if not chunk:
+                return 0, offset
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped[0], offset + len(chunk) - len(stripped)
+            offset += len(chunk)
+    finally:
         handle.seek(where)
-        if found == key:
-            return 2, int(position) + offset, "object"
-    return None, -1, ""
+
+
+def _empty_array_end(handle, array_start: int) -> int:
+    """The end of an array with no object element (``[]``, maybe with blanks), or -1."""
+    handle.seek(array_start + 1)
+    chunk = handle.read(4096)
+    blanks = len(chunk) - len(chunk.lstrip())
+    return array_start + 2 + blanks if chunk[blanks:blanks + 1] == b"]" else -1
 
 
 def read_spans(handle, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:

@@ -182,6 +182,22 @@ class NucleusSet:
             changed[list(self.outlines)] = True
         return np.flatnonzero(changed & ~(self.deleted & ~from_source))
 
+    def edit_summary(self) -> dict:
+        """What changed against the source, for the edit log: reclassified nuclei per ``"from -> to"``, and
+        counts of deleted, redrawn and newly drawn nuclei."""
+        names = {info.code: info.name for info in self.schema.classes}
+        from_source = self.records >= 0
+        moved = np.flatnonzero(from_source & ~self.deleted & (self.codes != self.original_codes))
+        pairs, counts = np.unique(np.stack([self.original_codes[moved], self.codes[moved]], axis=1), axis=0,
+                                  return_counts=True) if len(moved) else (np.zeros((0, 2), int), [])
+        return {
+            "reclassified": {f"{names.get(int(a), a)} -> {names.get(int(b), b)}": int(n)
+                             for (a, b), n in zip(pairs.tolist(), list(counts), strict=True)},
+            "deleted": int((from_source & self.deleted).sum()),
+            "redrawn": sum(1 for i in self.outlines if self.records[i] >= 0 and not self.deleted[i]),
+            "drawn": int((~from_source & ~self.deleted).sum()),
+        }
+
     def add_class(self, name: str, color=None) -> int:
         """Add ``name`` to the schema (a class the student needs that the source lacked); returns its code."""
         if name in self.schema:
@@ -205,33 +221,46 @@ class NucleusSet:
         key = cells[:, 0] * self._grid_width + cells[:, 1]
         self._grid_order = np.argsort(key, kind="stable")
         self._grid_keys = key[self._grid_order]
+        self._grid_bounds = self.bounds[self._grid_order]
+        self._grid_position = np.empty(len(self), np.int64)
+        self._grid_position[self._grid_order] = np.arange(len(self))
         self._loose: set[int] = set()  # nuclei whose outline changed since indexing
 
     def query(self, ymin: float, xmin: float, ymax: float, xmax: float, *, with_deleted: bool = False) -> np.ndarray:
         """Indices of nuclei whose bounding box meets the box ``[ymin, ymax] x [xmin, xmax]`` (level-0 px)."""
+        return self.query_bounds(ymin, xmin, ymax, xmax, with_deleted=with_deleted)[0]
+
+    def query_bounds(self, ymin: float, xmin: float, ymax: float, xmax: float, *,
+                     with_deleted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`query`'s indices and their ``(K, 4)`` bounding boxes.
+
+        The grid keeps its own copy of the boxes in cell order, so a region's
+        boxes are read from contiguous rows rather than gathered from a
+        million scattered ones (three times faster for a tile of 40k nuclei).
+        """
         if not len(self):
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros((0, 4))
         margin = GRID_CELL + 1  # a nucleus narrower than a cell has its centre within a cell of its box
         c0 = np.floor((np.array([ymin, xmin]) - margin - self._grid_origin) / GRID_CELL).astype(np.int64)
         c1 = np.floor((np.array([ymax, xmax]) + margin - self._grid_origin) / GRID_CELL).astype(np.int64)
         c0 = np.maximum(c0, 0)
         c1[1] = min(c1[1], self._grid_width - 1)
-        found = [self._big, np.fromiter(self._loose, np.int64, len(self._loose))]
+        positions = np.zeros(0, np.int64)
         if c1[0] >= c0[0] and c1[1] >= c0[1]:
             rows = np.arange(c0[0], c1[0] + 1) * self._grid_width
             lo = np.searchsorted(self._grid_keys, rows + c0[1], "left")
             hi = np.searchsorted(self._grid_keys, rows + c1[1], "right")
-            spans = [self._grid_order[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=False) if b > a]
-            found.extend(spans)
-        # cells are disjoint: only the big and moved nuclei can repeat
-        candidates = np.concatenate(found)
-        if len(self._big) or self._loose:
-            candidates = np.unique(candidates)
-        b = self.bounds[candidates]
-        hit = (b[:, 0] <= ymax) & (b[:, 2] >= ymin) & (b[:, 1] <= xmax) & (b[:, 3] >= xmin)
+            lengths = hi - lo
+            positions = np.arange(int(lengths.sum())) + np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+        candidates, boxes = self._grid_order[positions], self._grid_bounds[positions]
+        if len(self._big) or self._loose:  # these may sit outside the cells looked at, or twice
+            candidates = np.unique(np.concatenate([candidates, self._big,
+                                                   np.fromiter(self._loose, np.int64, len(self._loose))]))
+            boxes = self.bounds[candidates]
+        hit = (boxes[:, 0] <= ymax) & (boxes[:, 2] >= ymin) & (boxes[:, 1] <= xmax) & (boxes[:, 3] >= xmin)
         if not with_deleted:
             hit &= ~self.deleted[candidates]
-        return candidates[hit]
+        return candidates[hit], boxes[hit]
 
     def at(self, y: float, x: float) -> int | None:
         """The nucleus whose outline contains ``(y, x)``, the smallest if several; ``None`` if none."""
@@ -385,7 +414,57 @@ class NucleusSet:
             if len(current):
                 self.bounds[i] = [*current.min(0), *current.max(0)]
                 self.centres[i] = current.mean(0)
+                if i < len(self._grid_position):
+                    self._grid_bounds[self._grid_position[i]] = self.bounds[i]
             self._loose.add(i)
+
+    # ------------------------------------------------------------------ state (autosave)
+    def state(self) -> dict[str, np.ndarray]:
+        """The edits as arrays: every class code, the deleted flags, the outlines drawn here and the source's
+        nucleus count; :meth:`load_state` gives them back to a set read from the same source."""
+        keys = np.fromiter(self.outlines, np.int64, len(self.outlines))
+        rings = [self.outlines[i] for i in keys.tolist()]
+        return {"codes": self.codes.copy(), "deleted": np.packbits(self.deleted),
+                "outline_nuclei": keys, "outline_lengths": np.array([len(r) for r in rings], np.int64),
+                "outline_vertices": np.concatenate(rings) if rings else np.zeros((0, 2)),
+                "from_source": np.array(int((self.records >= 0).sum())), "classes": np.array(self.schema.names),
+                "colors": np.array([info.color for info in self.schema.classes])}
+
+    def load_state(self, state: dict) -> np.ndarray:
+        """Put back edits saved by :meth:`state` (a restored autosave); clears undo. Returns the nuclei changed.
+
+        Raises
+        ------
+        ValueError
+            When the state belongs to a set of another size.
+        """
+        from_source = int((self.records >= 0).sum())
+        codes = np.asarray(state["codes"])
+        if int(state["from_source"]) != from_source or len(codes) < from_source:
+            raise ValueError(f"it holds {int(state['from_source']):,} nuclei from the source, this file "
+                             f"{from_source:,}")
+        names = [str(name) for name in np.asarray(state["classes"]).tolist()]
+        for name, color in zip(names, np.asarray(state["colors"]), strict=True):
+            self.add_class(name, tuple(color))
+        if self.schema.names[:len(names)] != names:
+            raise ValueError("its classes are in another order than this file's")
+        self._append(len(codes) - len(self))
+        deleted = np.unpackbits(np.asarray(state["deleted"]), count=len(codes)).astype(bool)
+        before = (self.codes != codes) | (self.deleted != deleted)
+        self.codes[:] = codes
+        self.deleted[:] = deleted
+        self.selected[:] = False
+        self.outlines.clear()
+        keys = np.asarray(state["outline_nuclei"], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(state["outline_lengths"])]).astype(np.int64)
+        vertices = np.asarray(state["outline_vertices"], float)
+        self._set_outlines(keys, [vertices[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+        before[keys] = True
+        self._undo.clear()
+        self._redo.clear()
+        touched = np.flatnonzero(before)
+        self.changed.emit(touched)
+        return touched
 
     def undo(self) -> np.ndarray:
         """Undo the last edit; returns the nuclei it touched (empty when there is nothing to undo)."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from .model import NucleusSet
 
-__all__ = ["SELECTED", "OutlineLevel", "OutlineView", "draw_centres", "draw_outlines"]
+__all__ = ["SELECTED", "OutlineLevel", "OutlineView", "draw_dots", "draw_outlines"]
 
 #: The pixel value of selected nuclei (schemas' codes stay below it).
 SELECTED = 255
@@ -95,24 +95,31 @@ def draw_outlines(nuclei: NucleusSet, indices: np.ndarray, out: np.ndarray, orig
     edge = np.repeat(np.arange(len(a)), samples)
     first = np.concatenate([[0], np.cumsum(samples)[:-1]])
     t = (np.arange(int(samples.sum())) - first[edge]) / np.maximum(samples[edge] - 1, 1)
-    y = np.rint(a[edge, 0] + t * (b[edge, 0] - a[edge, 0]))
-    x = np.rint(a[edge, 1] + t * (b[edge, 1] - a[edge, 1]))
+    y = a[edge, 0] + t * (b[edge, 0] - a[edge, 0])
+    x = a[edge, 1] + t * (b[edge, 1] - a[edge, 1])
     _put(out, y, x, edge_values[edge], *out.shape, width)
 
 
-def draw_centres(nuclei: NucleusSet, indices: np.ndarray, out: np.ndarray, origin: tuple[float, float],
-                 factor: float, values: np.ndarray, width: int = 1) -> None:
-    """Draw ``indices`` as one pixel (``width``² pixels) at their centres: nuclei too small for an outline."""
-    centres = (nuclei.centres[indices] + 0.5) / factor - 0.5 - np.asarray(origin, float)
-    _put(out, np.rint(centres[:, 0]), np.rint(centres[:, 1]), values, *out.shape, width)
+def draw_dots(out: np.ndarray, centres: np.ndarray, origin: tuple[float, float], factor: float,
+              values: np.ndarray, width: int = 1) -> None:
+    """Draw nuclei too small for an outline as one pixel (``width``² pixels) at their level-0 ``(y, x)`` centres."""
+    points = (centres + 0.5) / factor - 0.5 - np.asarray(origin, float)
+    _put(out, points[:, 0], points[:, 1], values, *out.shape, width)
 
 
 def _put(out, y, x, values, h, w, width):
+    """``out[y, x] = values`` for the points inside ``out`` (and their ``width - 1`` right/down neighbours)."""
+    flat = out.reshape(-1)
     for dy in range(width):
         for dx in range(width):
-            yy, xx = y + dy, x + dx
-            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-            out[yy[inside].astype(np.intp), xx[inside].astype(np.intp)] = values[inside]
+            yy, xx = np.rint(y).astype(np.intp) + dy, np.rint(x).astype(np.intp) + dx
+            # as unsigned, a negative index is huge: one comparison per axis tests both ends
+            inside = (yy.view(np.uintp) < h) & (xx.view(np.uintp) < w)
+            linear = yy * w + xx
+            if inside.all():
+                flat[linear] = values
+            else:
+                flat[linear[inside]] = values[inside]
 
 
 class OutlineView:
@@ -137,6 +144,7 @@ class OutlineView:
         self._tiles: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self.version = 0
+
         nuclei.changed.connect(self.clear)
         nuclei.selection_changed.connect(self.clear)
 
@@ -187,20 +195,31 @@ class OutlineView:
         factor, size, nuclei = 2 ** level, self.tile_size(level), self.nuclei
         tile = np.zeros((size, size), np.uint8)
         y0, x0 = ty * size, tx * size
-        if size >= max(self.level_shape(level)):
-            indices = np.flatnonzero(~nuclei.deleted)
+        if size >= max(self.level_shape(level)):  # the whole level: every nucleus, no spatial query
+            if nuclei.deleted.any():
+                indices = np.flatnonzero(~nuclei.deleted)
+                boxes = nuclei.bounds[indices]
+            else:
+                indices, boxes = np.arange(len(nuclei)), nuclei.bounds
         else:  # level pixel p covers level-0 [p * factor, (p + 1) * factor)
-            indices = nuclei.query(y0 * factor - factor, x0 * factor - factor,
-                                   (y0 + size + 1) * factor, (x0 + size + 1) * factor)
-        extent = (nuclei.bounds[indices, 2:] - nuclei.bounds[indices, :2]).max(axis=1) / factor
-        tiny = extent < 2  # under 2 level pixels an outline is a dot: draw the centre, skip the vertices
+            indices, boxes = nuclei.query_bounds(y0 * factor - factor, x0 * factor - factor,
+                                                 (y0 + size + 1) * factor, (x0 + size + 1) * factor)
+        # under 2 level pixels an outline is a dot: draw it at the box's centre, skip the vertices
+        tiny = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) < 2 * factor
         selected = nuclei.selected[indices]
-        for chosen, value, width in ((~selected, None, 1), (selected, SELECTED, 2)):
-            for draw, part in ((draw_centres, chosen & tiny), (draw_outlines, chosen & ~tiny)):
-                members = indices[part]
-                values = nuclei.codes[members].astype(np.uint8) if value is None else \
-                    np.full(len(members), value, np.uint8)
-                draw(nuclei, members, tile, (y0, x0), factor, values, width)
+        codes = nuclei.codes[indices].astype(np.uint8)
+        if not selected.any():  # the usual case: one pass, no masks over a million nuclei
+            layers = [(None, 1)]
+        else:
+            codes[selected] = SELECTED
+            layers = [(~selected, 1), (selected, 2)]  # the selection on top, thicker
+        for chosen, width in layers:
+            dots = tiny if chosen is None else chosen & tiny
+            outlined = ~tiny if chosen is None else chosen & ~tiny
+            centres = (boxes[dots, :2] + boxes[dots, 2:]) / 2 if not dots.all() else (boxes[:, :2] + boxes[:, 2:]) / 2
+            draw_dots(tile, centres, (y0, x0), factor, codes if dots.all() else codes[dots], width)
+            if outlined.any():
+                draw_outlines(nuclei, indices[outlined], tile, (y0, x0), factor, codes[outlined], width)
         return tile
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from napari.layers import Labels, Shapes
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QComboBox,
@@ -32,7 +33,10 @@ from qtpy.QtWidgets import (
 from ..layers import nuclei_colormap, outline_edit_from_layer, outline_edit_to_layer, plugin_metadata
 from ..model import NsclcFormatError
 from ..nuclei import write
-from ..nuclei.editing import open_region
+from ..nuclei.autosave import Autosaver
+from ..nuclei.editing import open_nuclei, open_region
+from ..workflow import autosave_interval
+from . import _questions
 
 __all__ = ["NucleiWidget"]
 
@@ -54,6 +58,7 @@ class NucleiWidget(QWidget):
         self.viewer = napari_viewer
         self.layer: Labels | None = None
         self.edit_layer: Shapes | None = None
+        self.autosaver: Autosaver | None = None
         self.title = QLabel("Open a GeoJSON or COCO file of nuclei.")
         self.title.setWordWrap(True)
         self.legend = QTableWidget(0, 3)
@@ -74,7 +79,9 @@ class NucleiWidget(QWidget):
         self.restore_button = QPushButton("Restore deleted in view")
         self.undo_button = QPushButton("Undo")
         self.redo_button = QPushButton("Redo")
-        self.edit_button = QPushButton("Edit outlines in view")
+        self.edit_button = QPushButton("Edit outlines")
+        self.edit_button.setToolTip("Opens the selected nuclei as polygons, or every nucleus in view when none is "
+                                    "selected (zoom in to at most 3,000).")
         self.apply_button = QPushButton("Apply outline edits")
         self.cancel_button = QPushButton("Cancel outline edits")
         self.save_geojson_button = QPushButton("Save GeoJSON…")
@@ -129,6 +136,10 @@ class NucleiWidget(QWidget):
         self.save_coco_button.clicked.connect(lambda: self._save_dialog("coco"))
         self.viewer.layers.selection.events.active.connect(lambda _event: self._follow())
         self.viewer.layers.events.inserted.connect(lambda _event: self._follow())
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(int(autosave_interval() * 1000))
+        self.autosave_timer.timeout.connect(self.autosave_now)
+        self.autosave_timer.start()
         self._follow()
 
     # ------------------------------------------------------------------ binding
@@ -161,7 +172,39 @@ class NucleiWidget(QWidget):
         layer.mouse_drag_callbacks.append(self._on_click)
         layer.editable = False
         self.title.setText(f"<b>{nuclei.name}</b>: {len(nuclei):,} nuclei")
+        self.autosaver = Autosaver(nuclei)
         self._refresh_legend()
+        self._offer_restore()
+
+    # ------------------------------------------------------------------ autosave
+    def _offer_restore(self) -> None:
+        """After a crash: offer the edits autosaved for this file and never saved."""
+        try:
+            unfinished = self.autosaver.unfinished()
+            if unfinished is None:
+                return
+            answer = _questions.ask(self, "restore", f"{unfinished['edited']:,} nuclei edited in "
+                                                     f"{self.nuclei.name} were autosaved at {unfinished['saved_at']} "
+                                                     "and not saved. Restore them?")
+            if answer == "restore":
+                changed = self.autosaver.restore()
+                show_info(f"Restored {len(changed):,} edited nuclei from the autosave")
+            else:
+                self.autosaver.discard()
+        except NsclcFormatError as error:
+            show_error(str(error))
+
+    def autosave_now(self) -> None:
+        """Autosave the edits when they changed (the timer calls it)."""
+        if self.autosaver is None:
+            return
+        try:
+            path = self.autosaver.autosave()
+        except NsclcFormatError as error:
+            show_error(str(error))
+            return
+        if path is not None:
+            self.status.setText(self.status.text().split(" · autosaved")[0] + " · autosaved")
 
     def _on_changed(self, _indices=None) -> None:
         nuclei = self.nuclei
@@ -258,12 +301,14 @@ class NucleiWidget(QWidget):
         return (*corners[0].tolist(), *corners[1].tolist())
 
     def edit_outlines(self) -> None:
-        """Open the nuclei in view as editable polygons."""
+        """Open the selected nuclei, or those in view, as editable polygons."""
         if self.nuclei is None:
             return
         self.close_outlines()
+        selection = self.nuclei.selection
         try:
-            edit = open_region(self.nuclei, *self.view_box())
+            edit = open_nuclei(self.nuclei, selection) if len(selection) else open_region(self.nuclei,
+                                                                                          *self.view_box())
         except NsclcFormatError as error:
             show_error(error.problem)
             return
@@ -307,5 +352,6 @@ class NucleiWidget(QWidget):
         except NsclcFormatError as error:
             show_error(str(error))
             return None
+        self.autosaver.discard()
         show_info(f"Saved {len(self.nuclei) - int(self.nuclei.deleted.sum()):,} nuclei to {written}")
         return written

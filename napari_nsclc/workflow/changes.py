@@ -42,10 +42,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from ..model import BoxSet, Case, LabelMask, PointSet, PolygonSet
 
@@ -629,6 +625,12 @@ def _nearest_pairs(before_xy: np.ndarray, after_xy: np.ndarray, tolerance: float
     share no object, so a slide of 20,000 cells with a dozen edits is a dozen
     tiny assignment problems, not one 20,000 x 20,000 matrix.
     """
+    # imported here, not at the top: scipy's sparse, graph and spatial modules take a second to import,
+    # which napari would pay on the first file opened with this plugin
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
     none = np.zeros((0, 2), dtype=np.int64)
     if not len(before_xy) or not len(after_xy) or before_xy.shape[1] != after_xy.shape[1]:
         return none
@@ -662,6 +664,8 @@ def _assign_group(rows: np.ndarray, cols: np.ndarray, dists: np.ndarray, toleran
     missing = tolerance * (min(len(b_ids), len(a_ids)) + 1) + 1.0
     cost = np.full((len(b_ids), len(a_ids)), missing)
     cost[r, c] = dists
+    from scipy.optimize import linear_sum_assignment  # imported here: it alone takes a second or more to import
+
     chosen_r, chosen_c = linear_sum_assignment(cost)
     real = cost[chosen_r, chosen_c] < missing
     return np.column_stack([b_ids[chosen_r[real]], a_ids[chosen_c[real]]])
