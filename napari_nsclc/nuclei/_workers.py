@@ -36,18 +36,19 @@ def _child() -> None:
 
 
 def run(function: Callable, jobs: list[tuple], progress: Callable[[int], None] | None = None) -> list:
-    """``[function(*args, progress=...) for args in jobs]``: the first job here, each other in a child process.
+    """``[function(*args, progress=...) for args in jobs]``, each job in its own child process, all at once.
 
-    The children start first and work while this process runs the first job
-    (its imports are warm, so it saves one child's start-up). ``function``
-    must be importable (a module-level function); it calls ``progress(done)``
-    with its own count, and ``progress`` here receives the sum over jobs. A
-    child that fails raises ``RuntimeError`` with its last error line.
+    This process only waits: inside napari, parsing here measured 40 % slower
+    than in a fresh process (1.65 s against 1.2 s for 100k features), so
+    every job goes to a child. ``function`` must be importable (a
+    module-level function); it calls ``progress(done)`` with its own count,
+    and ``progress`` here receives the sum over jobs. A child that fails
+    raises ``RuntimeError`` with its last error line.
     """
     with tempfile.TemporaryDirectory(prefix="nsclc-workers-") as folder:
         children, done, errors = [], [0] * len(jobs), [""] * len(jobs)
         selector = selectors.DefaultSelector()
-        for k, args in enumerate(jobs[1:], start=1):
+        for k, args in enumerate(jobs):
             out = Path(folder) / f"{k}.pickle"
             child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -56,18 +57,6 @@ def run(function: Callable, jobs: list[tuple], progress: Callable[[int], None] |
             selector.register(child.stderr, selectors.EVENT_READ, k)
             children.append((child, out))
 
-        def report_here(count: int) -> None:
-            done[0] = count
-            if progress is not None:
-                progress(sum(done))
-
-        try:
-            first = function(*jobs[0], progress=report_here) if jobs else None
-        except BaseException:
-            for child, _ in children:
-                child.kill()
-                child.wait()
-            raise
         open_streams = len(children)
         while open_streams:
             for key, _ in selector.select():
@@ -84,8 +73,8 @@ def run(function: Callable, jobs: list[tuple], progress: Callable[[int], None] |
                         progress(sum(done))
                 elif text:
                     errors[k] = text
-        results = [first] if jobs else []
-        for k, (child, out) in enumerate(children, start=1):
+        results = []
+        for k, (child, out) in enumerate(children):
             if child.wait() != 0 or not out.exists():
                 raise RuntimeError(f"a parsing process failed: {errors[k] or f'exit code {child.returncode}'}")
             with open(out, "rb") as handle:

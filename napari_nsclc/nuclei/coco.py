@@ -39,7 +39,7 @@ from .geojson import (
     PARALLEL_FROM,
     UNPARSABLE,
     GeoJsonSource,
-    _split,
+    _chunks,
     _clean,
     assemble,
 )
@@ -226,7 +226,7 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     if workers is None:
         workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
     jobs = [(str(path), spans.starts[a:b], spans.ends[a:b], a, frozenset(categories))
-            for a, b in _split(total, max(1, workers))]
+            for a, b in _chunks(total, max(1, workers))]
     report = None if progress is None else (lambda done: progress("parse", done, total))
     if len(jobs) > 1:
         from . import _workers

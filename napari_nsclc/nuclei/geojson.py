@@ -265,18 +265,6 @@ def assemble(parts: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return vertices, np.concatenate([[0], np.cumsum(lengths)]), records
 
 
-#: Features this process parses while a child process starts (about 0.3 s): this process takes that many more.
-HEAD_START = 25_000
-
-
-def _split(total: int, parts: int) -> list[tuple[int, int]]:
-    """Ranges of features per process, the first (parsed here, with warm imports) larger by :data:`HEAD_START`."""
-    if parts < 2:
-        return _chunks(total, 1)
-    first = min(total, (total + HEAD_START * (parts - 1)) // parts)
-    return [(0, first)] + [(a + first, b + first) for a, b in _chunks(total - first, parts - 1)]
-
-
 def _chunks(total: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, total, parts + 1).astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
@@ -313,7 +301,7 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     total = len(spans.starts)
     if workers is None:
         workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
-    pieces = _split(total, max(1, workers))
+    pieces = _chunks(total, max(1, workers))
     report = None if progress is None else (lambda done: progress("parse", done, total))
     if len(pieces) > 1:
         from . import _workers
