@@ -16,7 +16,6 @@ from pathlib import Path
 from . import registry
 from .layers import case_to_layers
 from .model import Case, NsclcFormatError
-from .nuclei import bulk_spans as nuclei_spans
 
 #: Warnings shown one by one before they are summarised, so a file with
 #: thousands of bad objects does not bury the user in notifications.
@@ -93,9 +92,9 @@ def read_layers(path) -> list:
     layers = []
     for p in paths:
         spec = registry.detect(p)
-        spans = nuclei_spans(p, spec.name)
-        if spans is not None:
-            layers.append(read_nuclei_layer(p, spec.name, spans))
+        nuclei_layer = read_nuclei_layer(p, spec.name)
+        if nuclei_layer is not None:
+            layers.append(nuclei_layer)
             continue
         if spec.write is None:
             cases = registry.read(p, spec.name)
@@ -103,7 +102,7 @@ def read_layers(path) -> list:
                 raise NsclcFormatError(p, "holds no image or annotation")
             layers.extend(case_layers_with_context(cases, 0, p))
             for companion in {case.document.get("nuclei_file") for case in cases} - {None}:
-                layers.append(read_nuclei_layer(companion, "geojson"))
+                layers.extend(layer for layer in [read_nuclei_layer(companion, "geojson")] if layer is not None)
             continue
         from .workflow import open_shared
 
@@ -116,15 +115,18 @@ def read_layers(path) -> list:
     return layers
 
 
-def read_nuclei_layer(path, format_name: str, spans=None) -> tuple:
-    """The outlines layer of a slide's nuclei (GeoJSON or COCO of many polygons), read with a progress bar."""
+def read_nuclei_layer(path, format_name: str) -> tuple | None:
+    """The outlines layer of a slide's nuclei (GeoJSON or COCO of many polygons), read with a progress bar;
+    ``None`` for another file."""
     from napari.utils import progress
 
     from .formats.slide import reference_image
     from .layers import nuclei_to_layer
-    from .nuclei import read
+    from .nuclei import read_many, worth_scanning
     from .nuclei.render import OutlineView
 
+    if not worth_scanning(path, format_name):
+        return None
     with progress(total=0, desc=f"Reading {Path(path).name}") as bar:
 
         def report(stage: str, done: int, total: int) -> None:
@@ -134,7 +136,9 @@ def read_nuclei_layer(path, format_name: str, spans=None) -> tuple:
             bar.set_description(f"{'Scanning' if stage == 'scan' else 'Parsing'} {Path(path).name}")
             bar.update(done - bar.n)
 
-        nuclei = read(path, format_name, progress=report, spans=spans)
+        nuclei = read_many(path, format_name, progress=report)
+    if nuclei is None:
+        return None
     _show_warnings(nuclei.problems.messages(Path(path).name, "record"))
     image = reference_image(path)
     return nuclei_to_layer(OutlineView(nuclei, image.shape), image)

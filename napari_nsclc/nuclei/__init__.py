@@ -16,13 +16,20 @@ from pathlib import Path
 from ..model import NsclcFormatError
 from .model import NucleusSet
 
-__all__ = ["EVENTS", "NUCLEI_FROM", "NucleusSet", "bulk_spans", "read", "record_save", "write"]
+__all__ = ["EVENTS", "NUCLEI_FROM", "NucleusSet", "bulk_spans", "read", "read_many", "record_save", "worth_scanning",
+           "write"]
 
 #: From this many polygon records a GeoJSON or COCO file opens as nuclei; smaller ones stay Shapes.
 NUCLEI_FROM = 5000
 #: A record takes at least ~200 bytes, so smaller files are not even scanned.
 _SMALLEST_FILE = NUCLEI_FROM * 200
 _KEYS = {"geojson": "features", "coco": "annotations"}
+
+
+def worth_scanning(path, format_name: str) -> bool:
+    """Whether ``path`` may hold :data:`NUCLEI_FROM` records: a GeoJSON or COCO file big enough."""
+    path = Path(path)
+    return format_name in _KEYS and path.is_file() and path.stat().st_size >= _SMALLEST_FILE
 
 
 def bulk_spans(path, format_name: str):
@@ -32,7 +39,7 @@ def bulk_spans(path, format_name: str):
     from .jsonscan import array_spans
 
     path = Path(path)
-    if format_name not in _KEYS or not path.is_file() or path.stat().st_size < _SMALLEST_FILE:
+    if not worth_scanning(path, format_name):
         return None
     try:
         spans = array_spans(path, _KEYS[format_name])
@@ -64,6 +71,27 @@ def _outlines_first(path: Path, spans, format_name: str, sample: int = 50) -> bo
             segmentation = record.get("segmentation") if isinstance(record, dict) else None
             polygons += isinstance(segmentation, list) and bool(segmentation)
     return polygons * 2 > len(texts)
+
+
+def read_many(path, format_name: str, progress=None) -> NucleusSet | None:
+    """The nuclei of a GeoJSON or COCO file of at least :data:`NUCLEI_FROM` polygon records, else ``None``.
+
+    For a file big enough to be parsed by two child processes, they are
+    started before the file is scanned, so that their start-up (about 0.25 s)
+    overlaps the scan. ``progress`` is as for :func:`.geojson.read`.
+    """
+    import os
+
+    from . import _workers
+    from .geojson import PARALLEL_FROM
+
+    path = Path(path)
+    big = path.is_file() and path.stat().st_size >= PARALLEL_FROM * 200 and (os.cpu_count() or 1) >= 2
+    with _workers.Workers(2 if big else 0) as workers:
+        spans = bulk_spans(path, format_name)
+        if spans is None:
+            return None
+        return read(path, format_name, progress=progress, spans=spans, workers=workers if big else None)
 
 
 def read(path, format_name: str, **options) -> NucleusSet:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +35,9 @@ from .geojson import (
     EMPTY,
     MALFORMED,
     NAN,
-    PARALLEL_FROM,
     UNPARSABLE,
     GeoJsonSource,
-    _chunks,
+    run_parts,
     _clean,
     assemble,
 )
@@ -199,8 +197,9 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     path : path
     progress : callable, optional
         ``progress(stage, done, total)``: ``"scan"`` in bytes, then ``"parse"`` in annotations.
-    workers : int, optional
-        Processes that parse; default two from :data:`~.geojson.PARALLEL_FROM` annotations on two cores, else one.
+    workers : int or Workers, optional
+        Child processes that parse (or ones already started); by default two from
+        :data:`~.geojson.PARALLEL_FROM` annotations on two cores, else the parsing is done here.
     name : str, optional
         The set's name (default: the file's stem).
 
@@ -222,18 +221,9 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
         code = category.get("id") if isinstance(category, dict) else None
         if type(code) is int and 0 <= code <= MAX_CODE:
             categories.setdefault(code, category)  # the first of a duplicated id wins, as in pycocotools' index
-    total = len(spans.starts)
-    if workers is None:
-        workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
-    jobs = [(str(path), spans.starts[a:b], spans.ends[a:b], a, frozenset(categories))
-            for a, b in _chunks(total, max(1, workers))]
-    report = None if progress is None else (lambda done: progress("parse", done, total))
-    if len(jobs) > 1:
-        from . import _workers
-
-        parts = _workers.run(_extract, jobs, report)
-    else:
-        parts = [_extract(*job, progress=report) for job in jobs]
+    kinds = frozenset(categories)
+    parts = run_parts(_extract, len(spans.starts),
+                      lambda a, b: (str(path), spans.starts[a:b], spans.ends[a:b], a, kinds), workers, progress)
     problems = Problems()
     for part in parts:
         for kind, records in part["problems"].found.items():

@@ -3,7 +3,8 @@
 Reading finds each feature's bytes (:mod:`.jsonscan`), parses them in batches
 of 20,000 with orjson, and keeps only each nucleus's exterior ring (in one
 vertex array), its class code and its feature index. Above
-:data:`PARALLEL_FROM` features the batches are parsed on two processes.
+:data:`PARALLEL_FROM` features the batches are parsed by two child
+processes (see :mod:`._workers`).
 
 Writing copies every untouched feature byte for byte from the source, so a
 file saved without edits is identical to it. A reclassified feature gets its
@@ -34,7 +35,7 @@ from .model import UNCLASSIFIED, NucleusSet, Problems
 
 __all__ = ["GeoJsonSource", "count_features", "read", "write"]
 
-#: From this many features, parse on two processes (spawning one costs about 0.4 s).
+#: From this many features, parse on two child processes (starting one costs about 0.25 s).
 PARALLEL_FROM = 50_000
 BATCH = 20_000
 NAN = "NaN coordinates"
@@ -62,7 +63,7 @@ class GeoJsonSource:
         try:
             stat = self.path.stat()
         except OSError as error:
-            raise NsclcFormatError(self.path, f"the source is gone ({error.strerror}); cannot copy its features") \
+            raise NsclcFormatError(self.path, f"the source is gone ({error.strerror}); cannot copy its records") \
                 from error
         if stat.st_size != self.spans.size or stat.st_mtime_ns != self.mtime_ns:
             raise NsclcFormatError(self.path, "changed on disk since it was opened; open it again before saving")
@@ -265,6 +266,26 @@ def assemble(parts: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return vertices, np.concatenate([[0], np.cumsum(lengths)]), records
 
 
+def run_parts(extract: Callable, total: int, job: Callable, workers=None, progress=None) -> list[dict]:
+    """``extract(*job(a, b), progress=...)`` over ranges ``[a, b)`` of ``total`` records, in child processes
+    from :data:`PARALLEL_FROM` records (``workers``: a count, or started :class:`._workers.Workers`), else here."""
+    from . import _workers
+
+    started = workers if isinstance(workers, _workers.Workers) else None
+    if started is not None:
+        count = len(started) if total >= PARALLEL_FROM else 1
+    else:
+        count = workers if workers is not None else (2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2
+                                                     else 1)
+    jobs = [job(a, b) for a, b in _chunks(total, max(1, count))]
+    report = None if progress is None else (lambda done: progress("parse", done, total))
+    if len(jobs) < 2:
+        return [extract(*args, progress=report) for args in jobs]
+    if started is not None:
+        return started.run(extract, jobs, report)
+    return _workers.run(extract, jobs, report)
+
+
 def _chunks(total: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, total, parts + 1).astype(int)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=False) if b > a]
@@ -279,8 +300,9 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
     path : path
     progress : callable, optional
         ``progress(stage, done, total)``: ``"scan"`` in bytes, then ``"parse"`` in features.
-    workers : int, optional
-        Processes that parse; default two from :data:`PARALLEL_FROM` features when two cores exist, else one.
+    workers : int or Workers, optional
+        Child processes that parse (or ones already started); by default two from :data:`PARALLEL_FROM`
+        features when two cores exist, else the parsing is done here.
     name : str, optional
         The set's name (default: the file's stem).
     spans : ArraySpans, optional
@@ -298,18 +320,8 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
             spans = array_spans(path, "features", None if progress is None else lambda d, t: progress("scan", d, t))
     except OSError as error:
         raise NsclcFormatError(path, f"cannot be read: {error.strerror or error}") from error
-    total = len(spans.starts)
-    if workers is None:
-        workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 else 1
-    pieces = _chunks(total, max(1, workers))
-    report = None if progress is None else (lambda done: progress("parse", done, total))
-    if len(pieces) > 1:
-        from . import _workers
-
-        parts = _workers.run(_extract, [(str(path), spans.starts[a:b], spans.ends[a:b], a) for a, b in pieces],
-                             report)
-    else:
-        parts = [_extract(str(path), spans.starts[a:b], spans.ends[a:b], a, progress=report) for a, b in pieces]
+    parts = run_parts(_extract, len(spans.starts), lambda a, b: (str(path), spans.starts[a:b], spans.ends[a:b], a),
+                      workers, progress)
     problems = Problems()
     for part in parts:
         for kind, records in part["problems"].found.items():
