@@ -159,8 +159,6 @@ def array_spans(path: str | Path, key: str = "features",
             array_end = _empty_array_end(handle, array_start)
     if array_end < 0 or len(starts_all) != len(ends_all) or depth != 0 or in_string:
         raise NsclcFormatError(path, "is cut short or malformed: its brackets or quotes do not balance")
-    if progress is not None:
-        progress(size, size)
     return ArraySpans(starts_all.astype(np.int64), ends_all.astype(np.int64), array_start, array_end, layout, size)
 
 
