@@ -41,7 +41,7 @@ from .geojson import (
     _clean,
     assemble,
 )
-from .jsonscan import ArraySpans, array_spans, parse_batches, read_spans
+from .jsonscan import ArraySpans, array_spans, copy_elements, parse_batches, read_spans, scan
 from .model import UNCLASSIFIED, NucleusSet, Problems, ring_bounds
 
 __all__ = ["CocoSource", "read", "write"]
@@ -209,10 +209,8 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
         When the file is not COCO-shaped, or holds no usable polygon annotation.
     """
     path = Path(path)
+    spans, mtime_ns = scan(path, "annotations", spans, progress)
     try:
-        mtime_ns = path.stat().st_mtime_ns
-        if spans is None:  # else scanned already by napari_nsclc.nuclei.bulk_spans
-            spans = array_spans(path, "annotations", None if progress is None else lambda d, t: progress("scan", d, t))
         document = _document(path, spans)
     except OSError as error:
         raise NsclcFormatError(path, f"cannot be read: {error.strerror or error}") from error
@@ -365,16 +363,9 @@ def _rewritten(raw: bytes, updates: dict) -> bytes:
 def _write_copying(nuclei: NucleusSet, source: CocoSource, out, progress) -> None:
     spans = source.spans
     total = len(spans.starts)
+    nucleus_of, keep, changed, new = nuclei.record_changes(total)
     known = nuclei.records >= 0
-    nucleus_of = np.full(total, -1, np.int64)
-    nucleus_of[nuclei.records[known]] = np.flatnonzero(known)
-    edited = nuclei.edited
-    old = edited[known[edited]]
-    new = edited[~known[edited] & ~nuclei.deleted[edited]].tolist()
-    keep = np.ones(total, bool)
-    keep[nuclei.records[old[nuclei.deleted[old]]]] = False
-    changed = np.zeros(total, bool)
-    changed[nuclei.records[old[~nuclei.deleted[old]]]] = True
+    old = nuclei.edited[known[nuclei.edited]]
     redrawn = sorted({i for i in nuclei.outlines if not nuclei.deleted[i]} | set(new))
     geometry = dict(zip(redrawn, _geometries([nuclei.ring(i) for i in redrawn]), strict=True))
     recoded = [i for i in old.tolist() if not nuclei.deleted[i] and nuclei.codes[i] != nuclei.original_codes[i]]
@@ -392,27 +383,15 @@ def _write_copying(nuclei: NucleusSet, source: CocoSource, out, progress) -> Non
         if missing:
             prefix, suffix = _add_categories(prefix, suffix, [_category(nuclei.schema.by_code(c)) for c in missing])
         out.write(prefix + opening)
-        written = 0
-        for first in range(0, total, BATCH):
-            last = min(first + BATCH, total)
-            begin = int(spans.ends[first - 1]) if first else head_end  # from the gap before `first`
-            src.seek(begin)
-            data = src.read(int(spans.ends[last - 1]) - begin)
-            starts, ends = (spans.starts[first:last] - begin).tolist(), (spans.ends[first:last] - begin).tolist()
-            for k in np.flatnonzero(keep[first:last]).tolist():
-                raw = data[starts[k]:ends[k]]
-                if changed[first + k]:
-                    i = int(nucleus_of[first + k])
-                    update = dict(geometry.get(i, {}))
-                    if nuclei.codes[i] != nuclei.original_codes[i]:
-                        update["category_id"] = int(nuclei.codes[i])
-                    raw = _rewritten(raw, update)
-                if written:  # the source's own gap before this annotation keeps its layout
-                    out.write(data[ends[k - 1] if k else 0:starts[k]])
-                out.write(raw)
-                written += 1
-            if progress is not None:
-                progress(last, total)
+
+        def rewrite(record: int, raw: bytes) -> bytes:
+            i = int(nucleus_of[record])
+            update = dict(geometry.get(i, {}))
+            if nuclei.codes[i] != nuclei.original_codes[i]:
+                update["category_id"] = int(nuclei.codes[i])
+            return _rewritten(raw, update)
+
+        written = copy_elements(src, spans, out, keep, changed, rewrite, progress, BATCH)
         images = source.document.get("images") or [{}]
         image_id = images[0].get("id") if isinstance(images[0], dict) else None
         for number, i in enumerate(new, start=source.max_id + 1):

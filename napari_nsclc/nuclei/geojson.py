@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import CORNER, ClassInfo, ClassSchema, NsclcFormatError, default_color, to_file
-from .jsonscan import ArraySpans, array_spans, parse_batches, read_spans
+from .jsonscan import ArraySpans, array_spans, copy_elements, parse_batches, read_spans, scan
 from .model import UNCLASSIFIED, NucleusSet, Problems
 
 __all__ = ["GeoJsonSource", "count_features", "read", "write"]
@@ -314,12 +314,7 @@ def read(path: str | Path, *, progress: Callable[[str, int, int], None] | None =
         When the file is not GeoJSON-shaped, or holds no usable nucleus.
     """
     path = Path(path)
-    try:
-        mtime_ns = path.stat().st_mtime_ns
-        if spans is None:
-            spans = array_spans(path, "features", None if progress is None else lambda d, t: progress("scan", d, t))
-    except OSError as error:
-        raise NsclcFormatError(path, f"cannot be read: {error.strerror or error}") from error
+    spans, mtime_ns = scan(path, "features", spans, progress)
     parts = run_parts(_extract, len(spans.starts), lambda a, b: (str(path), spans.starts[a:b], spans.ends[a:b], a),
                       workers, progress)
     problems = Problems()
@@ -446,44 +441,15 @@ def _write_new(nuclei: NucleusSet, out) -> None:
 def _write_copying(nuclei: NucleusSet, source: GeoJsonSource, out, progress) -> None:
     spans = source.spans
     total = len(spans.starts)
-    nucleus_of = np.full(total, -1, np.int64)
-    known = nuclei.records >= 0
-    nucleus_of[nuclei.records[known]] = np.flatnonzero(known)
-    edited = nuclei.edited
-    dropped = np.zeros(total, bool)
-    changed = np.zeros(total, bool)
-    old = edited[nuclei.records[edited] >= 0]
-    dropped[nuclei.records[old[nuclei.deleted[old]]]] = True
-    changed[nuclei.records[old[~nuclei.deleted[old]]]] = True
-    new = edited[(nuclei.records[edited] < 0) & ~nuclei.deleted[edited]]
+    nucleus_of, keep, changed, new = nuclei.record_changes(total)
     with open(source.path, "rb") as src:
-        head_end = int(spans.starts[0]) if total else spans.array_start + 1
-        out.write(src.read(head_end))
-        separator = b","
-        if total > 1:
-            separator = read_spans(src, spans.ends[:1], spans.starts[1:2])[0]
-        written = 0
-        for first in range(0, total, BATCH):
-            last = min(first + BATCH, total)
-            begin, end = int(spans.starts[first]), int(spans.ends[last - 1])
-            src.seek(begin)
-            data = src.read(end - begin)
-            for record in range(first, last):
-                if dropped[record]:
-                    continue
-                raw = data[int(spans.starts[record]) - begin:int(spans.ends[record]) - begin]
-                if changed[record]:
-                    raw = _changed_feature(raw, nuclei, int(nucleus_of[record]))
-                if written:
-                    gap = (data[int(spans.ends[record - 1]) - begin:int(spans.starts[record]) - begin]
-                           if record > first else read_spans(src, spans.ends[record - 1:record],
-                                                             spans.starts[record:record + 1])[0])
-                    out.write(gap if record > 0 else separator)
-                out.write(raw)
-                written += 1
-            if progress is not None:
-                progress(last, total)
-        for i in new.tolist():
+        separator = read_spans(src, spans.ends[:1], spans.starts[1:2])[0] if total > 1 else b","
+        src.seek(0)
+        out.write(src.read(int(spans.starts[0]) if total else spans.array_start + 1))
+        written = copy_elements(src, spans, out, keep, changed,
+                                lambda record, raw: _changed_feature(raw, nuclei, int(nucleus_of[record])),
+                                progress, BATCH)
+        for i in new:
             out.write((separator if written else b"") + _new_feature(nuclei, i))
             written += 1
         src.seek(int(spans.ends[-1]) if total else spans.array_end - 1)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..model import NsclcFormatError
 
-__all__ = ["ArraySpans", "array_spans", "parse_batches", "read_spans"]
+__all__ = ["ArraySpans", "array_spans", "copy_elements", "parse_batches", "read_spans", "scan"]
 
 BLOCK_BYTES = 32 << 20
 _BRACE_OPEN, _BRACE_CLOSE = ord("{"), ord("}")
@@ -223,6 +223,21 @@ def _empty_array_end(handle, array_start: int) -> int:
     return array_start + 2 + blanks if chunk[blanks:blanks + 1] == b"]" else -1
 
 
+def scan(path: Path, key: str, spans: ArraySpans | None = None, progress=None) -> tuple[ArraySpans, int]:
+    """``(spans, mtime_ns)`` of a file about to be read: :func:`array_spans` unless the caller already scanned it.
+
+    ``progress(stage, done, total)`` hears ``"scan"`` in bytes. An unreadable file raises
+    :class:`NsclcFormatError` naming it.
+    """
+    try:
+        mtime_ns = Path(path).stat().st_mtime_ns
+        if spans is None:
+            spans = array_spans(path, key, None if progress is None else lambda d, t: progress("scan", d, t))
+    except OSError as error:
+        raise NsclcFormatError(path, f"cannot be read: {error.strerror or error}") from error
+    return spans, mtime_ns
+
+
 def read_spans(handle, starts: np.ndarray, ends: np.ndarray) -> list[bytes]:
     """The bytes of each span, read with one seek per contiguous run (spans sorted, from one file)."""
     if not len(starts):
@@ -276,3 +291,34 @@ def _parse_one(text: bytes, orjson, json):
             return json.loads(text)
         except ValueError:
             return error
+
+
+def copy_elements(src, spans: ArraySpans, out, keep: np.ndarray, changed: np.ndarray,
+                  rewrite: Callable[[int, bytes], bytes], progress: Callable[[int, int], None] | None = None,
+                  batch: int = 20000) -> int:
+    """Write the kept elements of the array to ``out``, each after the source's own gap before it.
+
+    An element in ``changed`` is written as ``rewrite(index, its bytes)``;
+    the others are copied byte for byte. A dropped element goes with the gap
+    before it, so the layout of the rest is the source's. The caller writes
+    what comes before the first element and after the last. Returns the
+    number of elements written.
+    """
+    total, written = len(spans.starts), 0
+    for first in range(0, total, batch):
+        last = min(first + batch, total)
+        begin = int(spans.ends[first - 1]) if first else int(spans.starts[0])  # from the gap before `first`
+        src.seek(begin)
+        data = src.read(int(spans.ends[last - 1]) - begin)
+        starts, ends = (spans.starts[first:last] - begin).tolist(), (spans.ends[first:last] - begin).tolist()
+        for k in np.flatnonzero(keep[first:last]).tolist():
+            raw = data[starts[k]:ends[k]]
+            if changed[first + k]:
+                raw = rewrite(first + k, raw)
+            if written:
+                out.write(data[ends[k - 1] if k else 0:starts[k]])
+            out.write(raw)
+            written += 1
+        if progress is not None:
+            progress(last, total)
+    return written

@@ -182,6 +182,24 @@ class NucleusSet:
             changed[list(self.outlines)] = True
         return np.flatnonzero(changed & ~(self.deleted & ~from_source))
 
+    def record_changes(self, total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """What a writer copying the ``total`` records of the source does with each.
+
+        Returns the nucleus of each record (-1 for a record not shown), which
+        records to keep (deleted nuclei's are dropped), which to rewrite
+        (reclassified or redrawn), and the nuclei drawn here, to append.
+        """
+        from_source = self.records >= 0
+        nucleus_of = np.full(total, -1, np.int64)
+        nucleus_of[self.records[from_source]] = np.flatnonzero(from_source)
+        edited = self.edited
+        old = edited[from_source[edited]]
+        keep = np.ones(total, bool)
+        keep[self.records[old[self.deleted[old]]]] = False
+        changed = np.zeros(total, bool)
+        changed[self.records[old[~self.deleted[old]]]] = True
+        return nucleus_of, keep, changed, edited[~from_source[edited] & ~self.deleted[edited]].tolist()
+
     def edit_summary(self) -> dict:
         """What changed against the source, for the edit log: reclassified nuclei per ``"from -> to"``, and
         counts of deleted, redrawn and newly drawn nuclei."""
