@@ -42,3 +42,12 @@ def test_bad_rows_are_counted_and_the_others_load(tmp_path):
     vertices, lengths, good = nucls.parse_rings(["1,2,3", " ", "4,5,6"], ["7,8,9", "", "1,2"])
     assert good.tolist() == [True, False, False] and lengths.tolist() == [3]
     np.testing.assert_array_equal(vertices, [[1, 7], [2, 8], [3, 9]])
+
+
+def test_the_mask_encodings_unlabeled_code_is_the_schemas():
+    from napari_nsclc.datasets.nucls import class_code
+    from napari_nsclc.datasets.nucls_pairs import UNLABELED_CODE, encode_mask
+
+    assert class_code("unlabeled") == UNLABELED_CODE == 99
+    mask = encode_mask(np.array([[0, 1], [2, 2]]), {1: 3})  # nucleus 2 has no class: unlabeled
+    assert mask[..., 0].tolist() == [[253, 3], [99, 99]]

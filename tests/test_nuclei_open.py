@@ -51,3 +51,16 @@ def test_points_boxes_and_small_files_keep_their_usual_layers(tmp_path):
     kinds = [kind for _, _, kind in read_layers(str(points))]
     assert "points" in kinds and "labels" not in kinds
     assert [kind for _, _, kind in read_layers(str(small))] == ["shapes"]
+
+
+def test_a_slides_nuclei_geojson_is_scanned_once(tmp_path, monkeypatch):
+    from napari_nsclc.nuclei import jsonscan
+
+    path = build_nuclei_geojson(tmp_path / "once.geojson", 6000)
+    calls = []
+    scan = jsonscan.array_spans
+    monkeypatch.setattr(jsonscan, "array_spans", lambda *args, **kw: calls.append(args) or scan(*args, **kw))
+    first = nuclei.bulk_spans(path, "geojson")
+    assert nuclei.bulk_spans(path, "geojson") is first and len(calls) == 1
+    path.write_text(path.read_text().replace('"Tumor"', '"Tumour"'))  # a changed file is scanned again
+    assert nuclei.bulk_spans(path, "geojson") is not first and len(calls) == 2

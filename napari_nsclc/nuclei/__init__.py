@@ -11,6 +11,7 @@ None of it imports napari or Qt.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from ..model import NsclcFormatError
@@ -35,12 +36,23 @@ def worth_scanning(path, format_name: str) -> bool:
 def bulk_spans(path, format_name: str):
     """Where the records of a GeoJSON (``"geojson"``) or COCO (``"coco"``) file of at least
     :data:`NUCLEI_FROM` records lie (:class:`~.jsonscan.ArraySpans`, handed on to :func:`read`);
-    ``None`` for a smaller file or another format."""
-    from .jsonscan import array_spans
+    ``None`` for a smaller file or another format.
 
+    The last two answers are kept (for the file's size and time stamp): a slide's reader asks about the
+    GeoJSON beside it, and then the nuclei reader reads it, with one scan.
+    """
     path = Path(path)
     if not worth_scanning(path, format_name):
         return None
+    stat = path.stat()
+    return _bulk_spans(str(path.resolve()), stat.st_size, stat.st_mtime_ns, format_name)
+
+
+@lru_cache(maxsize=2)
+def _bulk_spans(path: str, _size: int, _mtime_ns: int, format_name: str):
+    from .jsonscan import array_spans
+
+    path = Path(path)
     try:
         spans = array_spans(path, _KEYS[format_name])
     except (NsclcFormatError, OSError):
